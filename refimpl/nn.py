@@ -1,0 +1,529 @@
+"""Building blocks of deep neural networks (Prellberg, thesis ch. 2) as pure functions.
+
+Everything here works on plain arrays and parameter pytrees, is differentiable with
+autograd on the CPU, and takes its array module from its arguments (``array_module``),
+so the same code runs on CuPy.
+
+Conventions
+-----------
+* Dense weights are stored ``W: (in, out)`` and applied as ``x @ W + b`` (row vectors).
+  The thesis writes Eq. 2.9 as ``v = W u + b`` with ``W: (out, in)``; ours is its transpose.
+  A leading population axis is allowed: ``W: (P, in, out)``, ``b: (P, out)``, ``x: (P, B, in)``.
+* Images are NCHW. Convolution kernels are ``K: (C_out, C_in, kh, kw)`` (Eq. 2.11).
+* Fan-in / fan-out (for the initializers): for a dense ``W: (in, out)`` fan_in = in and
+  fan_out = out; for a kernel ``(C_out, C_in, kh, kw)`` fan_in = C_in·kh·kw and
+  fan_out = C_out·kh·kw (the Keras convention). A population axis is not part of the fan.
+* Losses average over the batch axis (Eq. 2.3) and keep any leading population axis.
+* Default dtype float32.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import autograd.numpy as anp
+import numpy as np
+from autograd.extend import defvjp, primitive
+
+from .backend import array_module
+
+__all__ = [
+    "INITIALIZERS", "ACTIVATIONS",
+    "fans", "get_initializer", "initialize",
+    "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
+    "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
+    "get_activation", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
+]
+
+# --------------------------------------------------------------------------------------------
+# Initializers (the Keras catalogue listed in Pan et al., Sec. 5.1.1)
+# --------------------------------------------------------------------------------------------
+
+_TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
+
+
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape`` (see the module docstring for the convention).
+
+    ``(n,)`` (a bias) gives (n, n); ``(in, out)`` gives (in, out); ``(C_out, C_in, kh, kw)``
+    gives (C_in·kh·kw, C_out·kh·kw). Raises ``ValueError`` for other ranks.
+    """
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) == 4:
+        receptive = shape[2] * shape[3]
+        return shape[1] * receptive, shape[0] * receptive
+    raise ValueError(f"fans: expected a weight of rank 1, 2 or 4, got shape {shape}")
+
+
+def _truncated_normal(rng: np.random.Generator, shape, std: float) -> np.ndarray:
+    """N(0, std²) restricted to [-2 std, 2 std] by redrawing the values outside."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return out * std
+
+
+def _zeros(rng, shape):
+    return np.zeros(shape)
+
+
+def _ones(rng, shape):
+    return np.ones(shape)
+
+
+def _constant(rng, shape, value: float = 0.0):
+    return np.full(shape, float(value))
+
+
+def _random_normal(rng, shape, mean: float = 0.0, stddev: float = 0.05):
+    return mean + stddev * rng.standard_normal(shape)
+
+
+def _random_uniform(rng, shape, minval: float = -0.05, maxval: float = 0.05):
+    return rng.uniform(minval, maxval, size=shape)
+
+
+def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
+    return mean + _truncated_normal(rng, shape, stddev)
+
+
+def _variance_scaling(scale: float, mode: str, distribution: str):
+    def init(rng, shape):
+        fan_in, fan_out = fans(shape)
+        n = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
+        var = scale / max(1.0, n)
+        if distribution == "uniform":
+            limit = math.sqrt(3.0 * var)
+            return rng.uniform(-limit, limit, size=shape)
+        return _truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD)
+
+    return init
+
+
+#: name -> ``f(rng, shape, **kwargs) -> float64 array``. Variance-scaling members follow Keras:
+#: glorot_* use 1/fan_avg, he_* 2/fan_in, lecun_* 1/fan_in; *_uniform draw U(-√(3v), √(3v)),
+#: *_normal a normal truncated at 2σ, rescaled so that the variance is v.
+INITIALIZERS: dict[str, Callable] = {
+    "zeros": _zeros,
+    "ones": _ones,
+    "constant": _constant,
+    "random_normal": _random_normal,
+    "random_uniform": _random_uniform,
+    "truncated_normal": _truncated,
+    "glorot_uniform": _variance_scaling(1.0, "fan_avg", "uniform"),
+    "glorot_normal": _variance_scaling(1.0, "fan_avg", "normal"),
+    "he_uniform": _variance_scaling(2.0, "fan_in", "uniform"),
+    "he_normal": _variance_scaling(2.0, "fan_in", "normal"),
+    "lecun_uniform": _variance_scaling(1.0, "fan_in", "uniform"),
+    "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
+}
+
+
+def get_initializer(name: str) -> Callable:
+    """The initializer called ``name`` (a key of :data:`INITIALIZERS`); ``ValueError`` if unknown."""
+    try:
+        return INITIALIZERS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown initializer {name!r}; known initializers: {', '.join(INITIALIZERS)}"
+        ) from None
+
+
+def initialize(name: str, rng: np.random.Generator, shape: tuple[int, ...], *,
+               dtype=np.float32, population: int | None = None, **kwargs) -> np.ndarray:
+    """Draw a weight of ``shape`` with the initializer ``name``.
+
+    Parameters
+    ----------
+    name : key of :data:`INITIALIZERS` (e.g. ``"glorot_uniform"``).
+    rng : ``np.random.Generator``; the only source of randomness.
+    shape : the weight's shape, without population axis; fans come from it (:func:`fans`).
+    dtype : result dtype (default float32).
+    population : if given, draw ``population`` independent weights, shape ``(population, *shape)``.
+    kwargs : the initializer's own arguments (``value``, ``mean``, ``stddev``, ``minval``, ``maxval``).
+
+    Raises ``ValueError`` for an unknown name, ``TypeError`` if ``rng`` is not a Generator.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    init = get_initializer(name)
+    if population is None:
+        return np.asarray(init(rng, tuple(shape), **kwargs), dtype=dtype)
+    return np.stack([init(rng, tuple(shape), **kwargs) for _ in range(population)]).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Dense layer (Eq. 2.9)
+# --------------------------------------------------------------------------------------------
+
+def dense(x, W, b=None):
+    """Dense layer ``x @ W + b`` (thesis Eq. 2.9, row-vector form).
+
+    Shapes: single network ``x (..., B, in)``, ``W (in, out)``, ``b (out,)`` -> ``(..., B, out)``;
+    population ``x (P, B, in)`` or ``(B, in)`` (shared input), ``W (P, in, out)``, ``b (P, out)``
+    -> ``(P, B, out)``. Any float dtype; the result has the promoted dtype.
+    Raises ``ValueError`` if the shapes do not fit together.
+    """
+    if W.ndim not in (2, 3):
+        raise ValueError(f"dense: W must be (in, out) or (P, in, out), got shape {W.shape}")
+    if x.ndim < 1 or x.shape[-1] != W.shape[-2]:
+        raise ValueError(f"dense: input has {x.shape[-1] if x.ndim else 0} features "
+                         f"(shape {x.shape}) but W expects {W.shape[-2]} (shape {W.shape})")
+    if W.ndim == 3 and x.ndim == 3 and x.shape[0] != W.shape[0]:
+        raise ValueError(f"dense: population sizes differ: x {x.shape} vs W {W.shape}")
+    y = x @ W
+    if b is None:
+        return y
+    if b.shape != W.shape[:-2] + W.shape[-1:]:
+        raise ValueError(f"dense: bias shape {b.shape} does not match W {W.shape}")
+    return y + (b[:, None, :] if W.ndim == 3 else b)
+
+
+# --------------------------------------------------------------------------------------------
+# Convolution (Eq. 2.11): im2col with strided windows + one GEMM, custom VJP
+# --------------------------------------------------------------------------------------------
+
+def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
+    """(output size, pad before, pad after) along one spatial axis.
+
+    ``"valid"``: floor((n - k)/stride) + 1, no padding. ``"same"``: ceil(n/stride), with zero
+    padding split as TensorFlow does (the odd pixel goes after). Raises ``ValueError`` for an
+    unknown padding, a non-positive stride, or a kernel larger than a valid input.
+    """
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if padding == "valid":
+        if k > n:
+            raise ValueError(f"kernel size {k} exceeds input size {n} with padding='valid'")
+        return (n - k) // stride + 1, 0, 0
+    if padding == "same":
+        out = -(-n // stride)
+        total = max((out - 1) * stride + k - n, 0)
+        return out, total // 2, total - total // 2
+    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+
+
+def _raw_module(a):
+    """numpy or cupy (not the autograd wrapper) for use inside primitives."""
+    xp = array_module(a)
+    return np if xp is anp else xp
+
+
+def _windows(xp, xpad, kh, kw, sh, sw, ho, wo):
+    """Strided view (N, C, ho, wo, kh, kw) of a padded NCHW array (no copy)."""
+    n, c, _, _ = xpad.shape
+    s = xpad.strides
+    return xp.lib.stride_tricks.as_strided(
+        xpad, shape=(n, c, ho, wo, kh, kw),
+        strides=(s[0], s[1], s[2] * sh, s[3] * sw, s[2], s[3]))
+
+
+def _im2col(x, kh, kw, stride, padding):
+    """Columns ``(N·ho·wo, C·kh·kw)`` of an NCHW input, and the geometry needed to invert."""
+    xp = _raw_module(x)
+    n, c, h, w = x.shape
+    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
+    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if (pt or pb or pl or pr) else x
+    xpad = xp.ascontiguousarray(xpad)
+    win = _windows(xp, xpad, kh, kw, stride[0], stride[1], ho, wo)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
+    return cols, (n, c, h, w, ho, wo, pt, pl, xpad.shape)
+
+
+@primitive
+def _conv2d_raw(x, K, stride, padding):
+    cout, _, kh, kw = K.shape
+    cols, (n, _, _, _, ho, wo, *_rest) = _im2col(x, kh, kw, stride, padding)
+    y = cols @ K.reshape(cout, -1).T  # (N·ho·wo, C_out): the single GEMM
+    return y.reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
+
+
+def _conv2d_vjp_x(ans, x, K, stride, padding):
+    def vjp(g):
+        xp = _raw_module(g)
+        cout, cin, kh, kw = K.shape
+        n, _, h, w = x.shape
+        ho, wo = g.shape[2], g.shape[3]
+        _, pt, _ = conv_output_size(h, kh, stride[0], padding)
+        _, pl, _ = conv_output_size(w, kw, stride[1], padding)
+        gmat = g.transpose(0, 2, 3, 1).reshape(n * ho * wo, cout)
+        gcols = (gmat @ K.reshape(cout, -1)).reshape(n, ho, wo, cin, kh, kw)
+        hp = max(h + pt, (ho - 1) * stride[0] + kh)
+        wp = max(w + pl, (wo - 1) * stride[1] + kw)
+        gpad = xp.zeros((n, cin, hp, wp), dtype=g.dtype)
+        # col2im: one strided add per kernel offset (kh·kw of them), never a loop over pixels
+        for m in range(kh):
+            for q in range(kw):
+                gpad[:, :, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += \
+                    gcols[:, :, :, :, m, q].transpose(0, 3, 1, 2)
+        return gpad[:, :, pt:pt + h, pl:pl + w]
+    return vjp
+
+
+def _conv2d_vjp_K(ans, x, K, stride, padding):
+    def vjp(g):
+        cout, cin, kh, kw = K.shape
+        cols, _ = _im2col(x, kh, kw, stride, padding)
+        gmat = g.transpose(0, 2, 3, 1).reshape(-1, cout)
+        return (gmat.T @ cols).reshape(K.shape)
+    return vjp
+
+
+defvjp(_conv2d_raw, _conv2d_vjp_x, _conv2d_vjp_K)
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        v = (v, v)
+    if len(v) != 2 or any((not isinstance(s, (int, np.integer))) or s < 1 for s in v):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
+    """2-D convolutional layer (cross-correlation, thesis Eq. 2.11), NCHW.
+
+    Parameters
+    ----------
+    x : ``(N, C_in, H, W)`` float array.
+    K : ``(C_out, C_in, kh, kw)`` kernel.
+    b : ``(C_out,)`` bias or ``None``.
+    stride : int or (sh, sw).
+    padding : ``"valid"`` (Eq. 2.11 as written) or ``"same"`` (zero padding, output ceil(H/stride)).
+
+    Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col through a strided window view
+    plus one matrix product; the gradient (custom VJP) is one GEMM for K and one GEMM plus
+    kh·kw strided additions (col2im) for x. Raises ``ValueError`` on mismatched shapes.
+    """
+    stride = _pair(stride, "stride")
+    if x.ndim != 4 or K.ndim != 4:
+        raise ValueError(f"conv2d: expected x (N, C, H, W) and K (C_out, C_in, kh, kw), "
+                         f"got x {x.shape} and K {K.shape}")
+    if x.shape[1] != K.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]} "
+                         f"(x {x.shape}, K {K.shape})")
+    conv_output_size(x.shape[2], K.shape[2], stride[0], padding)  # validates
+    conv_output_size(x.shape[3], K.shape[3], stride[1], padding)
+    y = _conv2d_raw(x, K, stride, padding)
+    if b is None:
+        return y
+    if b.shape != (K.shape[0],):
+        raise ValueError(f"conv2d: bias shape {b.shape} does not match {K.shape[0]} output channels")
+    return y + b[:, None, None]
+
+
+# --------------------------------------------------------------------------------------------
+# Pooling (Eq. 2.12)
+# --------------------------------------------------------------------------------------------
+
+def _pool_slices(x, size, stride, padding, fill):
+    """Stack of the kh·kw shifted strided slices: (kh·kw, N, C, ho, wo)."""
+    xp = array_module(x)
+    kh, kw = _pair(size, "pool size")
+    sh, sw = _pair(stride if stride is not None else (kh, kw), "pool stride")
+    if x.ndim != 4:
+        raise ValueError(f"pooling expects an NCHW input, got shape {x.shape}")
+    ho, pt, pb = conv_output_size(x.shape[2], kh, sh, padding)
+    wo, pl, pr = conv_output_size(x.shape[3], kw, sw, padding)
+    if pt or pb or pl or pr:
+        x = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
+    return xp.stack([x[:, :, m:m + sh * ho:sh, q:q + sw * wo:sw]
+                     for m in range(kh) for q in range(kw)]), (pt, pb, pl, pr)
+
+
+def max_pool2d(x, size=2, stride=None, padding: str = "valid"):
+    """Max-pooling (Eq. 2.12 with aggregation = max) over ``size`` windows, NCHW.
+
+    ``stride`` defaults to ``size``. With ``"same"`` the padding is -inf (never selected).
+    Shapes ``(N, C, H, W) -> (N, C, H_out, W_out)``; ``ValueError`` on a non-NCHW input.
+    """
+    slices, _ = _pool_slices(x, size, stride, padding, -np.inf)
+    return array_module(x).max(slices, axis=0)
+
+
+def avg_pool2d(x, size=2, stride=None, padding: str = "valid"):
+    """Average-pooling (Eq. 2.12 with aggregation = mean), NCHW; ``stride`` defaults to ``size``.
+
+    With ``"same"`` the zero padding is excluded from each window's count (as Keras does).
+    """
+    xp = array_module(x)
+    slices, pads = _pool_slices(x, size, stride, padding, 0.0)
+    total = xp.sum(slices, axis=0)
+    if not any(pads):
+        return total / slices.shape[0]
+    ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+    count, _ = _pool_slices(ones, size, stride, padding, 0.0)
+    return total / xp.asarray(np.sum(count, axis=0))
+
+
+def global_avg_pool2d(x):
+    """Mean over the spatial axes: ``(N, C, H, W) -> (N, C)``."""
+    if x.ndim != 4:
+        raise ValueError(f"global_avg_pool2d expects an NCHW input, got shape {x.shape}")
+    return array_module(x).mean(x, axis=(2, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# Batch normalization (Eqs. 2.13–2.16)
+# --------------------------------------------------------------------------------------------
+
+def batch_norm(x, gamma, beta, running_mean, running_var, *, training: bool,
+               momentum: float = 0.9, eps: float = 1e-5):
+    """Batch normalization (thesis Eqs. 2.13–2.16) for ``(N, C)`` or ``(N, C, H, W)`` inputs.
+
+    Training mode normalizes with the batch mean and biased variance per channel (over N, and
+    H, W for images) and returns updated running statistics
+    ``running ← momentum·running + (1 − momentum)·batch``; evaluation mode normalizes with the
+    running statistics. ``gamma, beta, running_mean, running_var`` are ``(C,)``.
+
+    Returns ``(y, new_running_mean, new_running_var)`` (the running stats are unchanged in
+    evaluation mode). The new running statistics are plain arrays (not traced by autograd).
+    """
+    xp = array_module(x, gamma)
+    if x.ndim not in (2, 4) or x.shape[1] != gamma.shape[0]:
+        raise ValueError(f"batch_norm: expected (N, C) or (N, C, H, W) with C = {gamma.shape[0]}, "
+                         f"got {x.shape}")
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    if training:
+        mean = xp.mean(x, axis=axes)
+        var = xp.mean((x - mean.reshape(shape)) ** 2, axis=axes)
+        from autograd.tracer import getval  # noqa: PLC0415
+        new_mean = momentum * running_mean + (1 - momentum) * getval(mean)
+        new_var = momentum * running_var + (1 - momentum) * getval(var)
+    else:
+        mean, var = running_mean, running_var
+        new_mean, new_var = running_mean, running_var
+    xhat = (x - mean.reshape(shape)) / xp.sqrt(var.reshape(shape) + eps)
+    return gamma.reshape(shape) * xhat + beta.reshape(shape), new_mean, new_var
+
+
+# --------------------------------------------------------------------------------------------
+# Activations (Sec. 2.3.2)
+# --------------------------------------------------------------------------------------------
+
+def relu(x):
+    """ReLU(x) = max(0, x) (Eq. 2.10)."""
+    return array_module(x).maximum(x, 0)
+
+
+def sigmoid(x):
+    """Logistic sigmoid 1/(1+e^(−x)), computed as (1 + tanh(x/2))/2 (no overflow)."""
+    xp = array_module(x)
+    return 0.5 * (xp.tanh(0.5 * x) + 1)
+
+
+def tanh(x):
+    """Hyperbolic tangent."""
+    return array_module(x).tanh(x)
+
+
+def linear(x):
+    """Identity activation."""
+    return x
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """log Σ exp(x) along ``axis``, stabilised by subtracting the maximum."""
+    xp = array_module(x)
+    from autograd.tracer import getval  # noqa: PLC0415
+    m = xp.max(getval(x), axis=axis, keepdims=True)  # a constant shift: no gradient needed
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    """log softmax along ``axis`` (stable)."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    """softmax along ``axis`` (stable)."""
+    return array_module(x).exp(log_softmax(x, axis=axis))
+
+
+ACTIVATIONS: dict[str, Callable] = {
+    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh,
+    "softmax": softmax, "log_softmax": log_softmax,
+}
+
+
+def get_activation(name: str) -> Callable:
+    """The activation called ``name`` (a key of :data:`ACTIVATIONS`); ``ValueError`` if unknown."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Losses (Eqs. 2.3, 2.4, 2.7, 3.6) and accuracy
+# --------------------------------------------------------------------------------------------
+
+def _one_hot_like(logits, labels):
+    xp = array_module(logits)
+    labels = xp.asarray(labels)
+    c = logits.shape[-1]
+    if labels.shape != logits.shape[-2:-1]:
+        raise ValueError(f"labels must have shape {logits.shape[-2:-1]} (one per example), "
+                         f"got {labels.shape}")
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= c):
+        raise ValueError(f"labels must lie in [0, {c}), got range "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
+    return (labels[:, None] == xp.arange(c)[None, :]).astype(logits.dtype)
+
+
+def cross_entropy(logits, labels):
+    """Mean cross-entropy from logits (thesis Eq. 2.7 averaged as in Eq. 2.3).
+
+    ``logits (..., B, C)`` float, ``labels (B,)`` int in [0, C). Returns shape ``(...)``: a
+    scalar for one network, ``(P,)`` for a population. ``ValueError`` on bad labels.
+    """
+    onehot = _one_hot_like(logits, labels)
+    xp = array_module(logits)
+    return xp.mean(logsumexp(logits, axis=-1) - xp.sum(onehot * logits, axis=-1), axis=-1)
+
+
+def mse(pred, target):
+    """Mean over the batch of the squared L2 error ‖ŷ − y‖² (thesis Eq. 2.4 with Eq. 2.3).
+
+    ``pred (..., B, D)`` with ``target (B, D)``, or ``pred (..., B)`` with ``target (B,)``; a
+    leading population axis on ``pred`` is kept. For D = 1 this equals Keras' mean squared
+    error; for D > 1 it is D times Keras' (which also averages over D). Raises ``ValueError``
+    if the shapes do not match (no silent broadcasting of (B, 1) against (B,)).
+    """
+    xp = array_module(pred)
+    tshape = np.shape(target)
+    if len(tshape) not in (1, 2) or tuple(pred.shape[pred.ndim - len(tshape):]) != tuple(tshape):
+        raise ValueError(f"mse: target shape {tshape} does not match prediction shape {pred.shape}")
+    err = (pred - target) ** 2
+    if len(tshape) == 2:
+        err = xp.sum(err, axis=-1)
+    return xp.mean(err, axis=-1)
+
+
+def weighted_binary_cross_entropy(logit, y, w: float = 1.0):
+    """Weighted binary cross-entropy from a logit (thesis Eq. 3.6), averaged over the batch.
+
+    ℓ = −w·y·log σ(ŷ) − (1 − y)·log(1 − σ(ŷ)), computed stably as
+    w·y·softplus(−ŷ) + (1 − y)·softplus(ŷ). ``logit (..., B)``, ``y (B,)`` in {0, 1}; ``w`` is the
+    negative/positive ratio of the training set. Raises ``ValueError`` if ``w <= 0``.
+    """
+    if not w > 0:
+        raise ValueError(f"weight w must be > 0, got {w}")
+    xp = array_module(logit)
+    sp_neg = xp.logaddexp(0.0, -logit)  # −log σ(ŷ)
+    sp_pos = xp.logaddexp(0.0, logit)   # −log(1 − σ(ŷ))
+    return xp.mean(w * y * sp_neg + (1 - y) * sp_pos, axis=-1)
+
+
+def accuracy(logits, labels):
+    """Fraction of rows of ``logits (..., B, C)`` whose argmax equals ``labels (B,)``; shape ``(...)``."""
+    xp = array_module(logits)
+    return xp.mean(xp.argmax(logits, axis=-1) == xp.asarray(labels), axis=-1)
