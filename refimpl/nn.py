@@ -332,7 +332,7 @@ def _pool_slices(x, size, stride, padding, fill):
     ho, pt, pb = conv_output_size(x.shape[2], kh, sh, padding)
     wo, pl, pr = conv_output_size(x.shape[3], kw, sw, padding)
     if pt or pb or pl or pr:
-        x = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=fill)
+        x = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), "constant", constant_values=fill)
     return xp.stack([x[:, :, m:m + sh * ho:sh, q:q + sw * wo:sw]
                      for m in range(kh) for q in range(kw)]), (pt, pb, pl, pr)
 
