@@ -1,0 +1,572 @@
+"""Neural network surgery: the modification and recommendation modules of Schiessler et al.
+
+Source: E. J. Schiessler, R. C. Aydin, K. Linka, C. J. Cyron, *Neural network surgery:
+Combining training with topology optimization*, Neural Networks 144 (2021), Sec. 3.1–3.2.
+The genetic algorithm that uses these modules (Algorithm 1) is in :mod:`refimpl.surgeon`.
+
+Networks are :class:`refimpl.model.Sequential` MLPs: an optional ``Flatten`` followed by
+``Dense`` layers; every Dense layer but the last is a *hidden* layer. Layers are addressed by
+their index in ``model.layers`` (as for ``model.insert/remove/replace``); the paper's 1-based
+hidden-layer number is :func:`hidden_layers` ``.index(layer) + 1``. Our dense layers are row
+vectors, ``z = x W + b`` with ``W: (in, n)``: the paper's ``A`` (Eq. 1) is our ``Wᵀ``.
+
+Modification module (Sec. 3.1). Each operation returns a :class:`Surgery` — a *new* model and
+new parameters (the inputs are never modified) plus the operation, its position and the
+parameter-count ratio to the parent (``param_fraction``); ``model, params = op(...)`` unpacks it.
+
+=====================  ===========================================  =========================
+operation              what it does                                  exact (function-preserving)
+=====================  ===========================================  =========================
+:func:`identity`       copy                                          always
+:func:`add_neurons`    Net2WiderNet, Eqs. 4–8, with biases           any activation (outgoing split);
+                                                                     ReLU/linear (incoming split)
+:func:`add_layer`      identity weights, zero bias, Eq. 3            iff Φ_new(Φ(z)) = Φ(z)
+:func:`remove_neurons` truncated-SVD projection, Eqs. 9–10           linear activation, r ≥ rank
+:func:`truncate`       factor W ≈ (U_rΣ_r)(V_rᵀ): a narrow linear     r ≥ rank(W), any activation
+                       layer inserted before the layer
+:func:`remove_layer`   merge into the next layer, Eqs. 11–12         removed activation linear
+=====================  ===========================================  =========================
+
+Recommendation module (Sec. 3.2): :func:`removable_count` (n_r, Eq. 13), :func:`recommend`
+(one scored :class:`Proposal` per possible modification, ranked by score and then by
+parameter count, Eqs. 14–15), :func:`select` (top-n overall or best per type, plus an optional
+random extra draw), and :func:`eq16_score`, the composite score s = a + exp(Δa)/exp(Δf) (Eq. 16).
+
+Where the authors' code (github ElisabethJS/neural-network-surgery) differs from the text,
+the text is the default and the code's choice is an option (see each function); the code's
+slips that we fix rather than reproduce are: the bias of a rank-reduced layer is projected
+with ``Vh·b`` (the code uses ``Vhᵀ·b``, exact only for zero bias), and n_r is computed from
+the layer's own (incoming) weights (the code analyses the next layer's matrix; available as
+``svd_of="outgoing"``). Parameter fractions are exact counts (the code estimated them).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .model import Dense, Flatten, Sequential
+
+__all__ = [
+    "OPERATIONS", "Surgery", "Proposal",
+    "hidden_layers", "check_mlp", "count_params",
+    "identity", "add_neurons", "add_layer", "remove_neurons", "truncate", "remove_layer",
+    "low_rank", "removable_count", "neuron_amounts", "recommend", "select", "eq16_score",
+]
+
+#: The modification types, in the order used for tables.
+OPERATIONS = ("identity", "add_neurons", "add_layer", "remove_neurons", "remove_layer", "truncate")
+
+# Activations φ with φ(φ(z)) = φ(z) after which an identity layer with activation φ is exact (Eq. 3),
+# and activations whose outputs are non-negative (so a ReLU identity layer after them is exact).
+_IDEMPOTENT = ("linear", "relu")
+_NONNEGATIVE = ("relu", "sigmoid", "softmax")
+# Positively homogeneous activations: φ(c z) = c φ(z) for c > 0 (needed by the incoming split).
+_HOMOGENEOUS = ("linear", "relu")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bookkeeping
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Surgery:
+    """The result of one modification: a new network and what was done to get it.
+
+    Attributes
+    ----------
+    model, params : the new :class:`Sequential` and its parameter list (fresh arrays, same dtype
+        as the parent's). ``model, params = surgery`` unpacks these two.
+    operation : one of :data:`OPERATIONS`.
+    layer : index in the *parent's* ``model.layers`` the operation acted on (``None`` for identity).
+    amount : neurons added/removed, or the kept rank for ``truncate``; ``None`` otherwise.
+    param_fraction : parameter count of the new model divided by the parent's (Sec. 3.3, "PF").
+    """
+    model: Sequential
+    params: list
+    operation: str
+    layer: int | None
+    amount: int | None
+    param_fraction: float
+
+    def __iter__(self):
+        yield self.model
+        yield self.params
+
+
+def check_mlp(model: Sequential, params: list | None = None) -> None:
+    """Check that ``model`` is an optional Flatten followed by ≥ 1 Dense layers (and that
+    ``params`` fit it, when given; no population axis). Raises ``TypeError``/``ValueError``."""
+    if not isinstance(model, Sequential):
+        raise TypeError(f"expected a refimpl.model.Sequential, got {type(model).__name__}")
+    layers = list(model.layers)
+    if layers and isinstance(layers[0], Flatten):
+        layers = layers[1:]
+    if not layers or not all(isinstance(layer, Dense) for layer in layers):
+        raise ValueError("surgery works on MLPs: an optional Flatten followed by Dense layers; got "
+                         + ", ".join(type(layer).__name__ for layer in model.layers))
+    if params is not None:
+        if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
+            raise ValueError(f"params must be a list with one dict per layer ({len(model.layers)}), "
+                             f"got {type(params).__name__} of length {len(params) if hasattr(params, '__len__') else '?'}")
+        for i, (p, shapes) in enumerate(zip(params, model.param_shapes())):
+            if set(p) != set(shapes):
+                raise ValueError(f"params[{i}] has keys {sorted(p)}, layer {i} needs {sorted(shapes)}")
+            for k, s in shapes.items():
+                if tuple(np.shape(p[k])) != tuple(s):
+                    raise ValueError(f"params[{i}][{k!r}] has shape {np.shape(p[k])}, expected {s} "
+                                     f"(population parameters are not supported by surgery)")
+
+
+def hidden_layers(model: Sequential) -> list[int]:
+    """Indices (in ``model.layers``) of the hidden Dense layers: every Dense layer but the last."""
+    check_mlp(model)
+    return model.weight_layers()[:-1]
+
+
+def count_params(model: Sequential) -> int:
+    """Number of trainable parameters (the BIC's k, Eqs. 14–15)."""
+    return model.count_params()
+
+
+def _check_hidden(model: Sequential, layer, what: str) -> int:
+    hidden = hidden_layers(model)
+    if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
+        raise TypeError(f"{what}: layer must be an int index into model.layers, got {layer!r}")
+    if layer not in hidden:
+        raise ValueError(f"{what}: layer {layer} is not a hidden Dense layer of this network "
+                         f"(hidden layers are at indices {hidden}; the input and output layers "
+                         f"are never modified)")
+    return int(layer)
+
+
+def _copy_params(params):
+    return [{k: np.array(v, copy=True) for k, v in p.items()} for p in params]
+
+
+def _result(parent, new_model, new_params, operation, layer, amount) -> Surgery:
+    new_model.shapes  # noqa: B018 (validates the chain)
+    check_mlp(new_model, new_params)
+    return Surgery(new_model, new_params, operation, layer, amount,
+                   new_model.count_params() / parent.count_params())
+
+
+def _bias(layer: Dense, p: dict, dtype) -> np.ndarray:
+    return np.asarray(p["b"]) if layer.use_bias else np.zeros(layer.units, dtype)
+
+
+def _next_dense(model: Sequential, layer: int) -> int:
+    return next(j for j in model.weight_layers() if j > layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modification module (Sec. 3.1)
+# ---------------------------------------------------------------------------------------------
+
+def identity(model: Sequential, params: list) -> Surgery:
+    """The identity operation: a copy of the network (``param_fraction`` = 1)."""
+    check_mlp(model, params)
+    return _result(model, model, _copy_params(params), "identity", None, None)
+
+
+def add_neurons(model: Sequential, params: list, layer: int, n_new: int, *,
+                rng: np.random.Generator | int = 0, split: str = "outgoing",
+                noise: float = 0.0) -> Surgery:
+    """Widen hidden layer ``layer`` by ``n_new`` units (Net2WiderNet; Sec. 3.1, Eqs. 4–8).
+
+    Each new unit copies a unit g(j) drawn uniformly (with replacement) from the existing ones:
+    its incoming weights and bias are duplicated. If unit s then appears c_s times in total:
+
+    * ``split="outgoing"`` (the text, Eqs. 7–8): every copy's *outgoing* weights are the
+      original's divided by c_s. Exact for *any* activation — each copy computes the same
+      value and the next layer sums c_s equal shares. (The text says "if and only if piecewise
+      linear"; the identity holds for every activation.)
+    * ``split="incoming"`` (the authors' code): the copies' *incoming* weights and bias are
+      divided by c_s and the outgoing weights kept; exact only for positively homogeneous
+      activations (ReLU, linear) — other activations raise ``ValueError``.
+
+    ``noise > 0`` adds N(0, noise²) to the copies' incoming weights to break their symmetry
+    (Net2Net's suggestion; the paper adds none, and then the copies stay identical under
+    gradient descent). With noise the operation is no longer exact.
+
+    Shapes: layer ``W (in, n) -> (in, n + n_new)``, next layer ``W (n, k) -> (n + n_new, k)``.
+    Raises ``ValueError`` for a non-hidden ``layer``, ``n_new < 1`` or an invalid ``split``.
+    """
+    check_mlp(model, params)
+    layer = _check_hidden(model, layer, "add_neurons")
+    if not isinstance(n_new, (int, np.integer)) or n_new < 1:
+        raise ValueError(f"add_neurons: n_new must be a positive int, got {n_new!r}")
+    if split not in ("outgoing", "incoming"):
+        raise ValueError(f"add_neurons: split must be 'outgoing' (text) or 'incoming' (code), got {split!r}")
+    if noise < 0:
+        raise ValueError(f"add_neurons: noise must be >= 0, got {noise}")
+    spec: Dense = model.layers[layer]
+    if split == "incoming" and spec.activation not in _HOMOGENEOUS:
+        raise ValueError(f"add_neurons: split='incoming' is exact only for {_HOMOGENEOUS} activations, "
+                         f"layer {layer} uses {spec.activation!r}; use split='outgoing'")
+    rng = np.random.default_rng(rng)
+    nxt = _next_dense(model, layer)
+    p, q = params[layer], params[nxt]
+    W, W2 = np.asarray(p["W"]), np.asarray(q["W"])
+    n = spec.units
+    src = rng.integers(0, n, size=int(n_new))                   # g(j) for the new units
+    c = 1 + np.bincount(src, minlength=n)                       # copies of each unit, original included
+    cols = np.concatenate([np.arange(n), src])                  # the unit each new column copies
+    W_new = W[:, cols].copy()
+    b_new = _bias(spec, p, W.dtype)[cols].copy()
+    W2_new = W2[cols, :].copy()
+    if split == "outgoing":
+        W2_new = W2_new / c[cols][:, None].astype(W2.dtype)
+    else:
+        W_new = W_new / c[cols][None, :].astype(W.dtype)
+        b_new = b_new / c[cols].astype(W.dtype)
+    if noise > 0:
+        W_new[:, n:] += (noise * rng.standard_normal((W.shape[0], int(n_new)))).astype(W.dtype)
+    new_model = model.replace(layer, dataclasses.replace(spec, units=n + int(n_new)))
+    new_params = _copy_params(params)
+    new_params[layer] = {"W": W_new.astype(W.dtype)}
+    if spec.use_bias:
+        new_params[layer]["b"] = b_new.astype(W.dtype)
+    new_params[nxt] = {**new_params[nxt], "W": W2_new.astype(W2.dtype)}
+    return _result(model, new_model, new_params, "add_neurons", layer, int(n_new))
+
+
+def add_layer(model: Sequential, params: list, after: int, *, activation: str | None = None) -> Surgery:
+    """Insert a Dense layer right after hidden layer ``after`` with identity weights and zero
+    bias (Sec. 3.1, Eq. 3): width n = that layer's width, ``W = I_n``, ``b = 0``.
+
+    ``activation`` of the new layer: ``None`` (default, the text's Eq. 3) uses the activation
+    Φ of layer ``after``; ``"linear"`` is the authors' code. The insert is function preserving
+    iff Φ_new(Φ(z)) = Φ(z) for all z, which we require: Φ_new linear, or Φ_new = ReLU after a
+    layer whose outputs are non-negative (ReLU, sigmoid, softmax). (The text's condition
+    "piecewise linear" is too weak: leaky ReLU, for instance, is not idempotent.)
+
+    Raises ``ValueError`` if ``after`` is not a hidden layer or the requested activation
+    would not preserve the function.
+    """
+    check_mlp(model, params)
+    after = _check_hidden(model, after, "add_layer")
+    spec: Dense = model.layers[after]
+    act = spec.activation if activation is None else activation
+    exact = (act == "linear"
+             or (act == "relu" and spec.activation in _NONNEGATIVE)
+             or (act == spec.activation and act in _IDEMPOTENT))
+    if not exact:
+        raise ValueError(f"add_layer: an identity layer with activation {act!r} after a layer with "
+                         f"activation {spec.activation!r} is not function preserving "
+                         f"(Eq. 3 needs act(phi(z)) = phi(z)); use activation='linear'")
+    n = spec.units
+    dtype = np.asarray(params[after]["W"]).dtype
+    new_layer = Dense(n, act, use_bias=True, kernel_init=spec.kernel_init, bias_init=spec.bias_init)
+    new_model = model.insert(after + 1, new_layer)
+    new_params = _copy_params(params)
+    new_params.insert(after + 1, {"W": np.eye(n, dtype=dtype), "b": np.zeros(n, dtype)})
+    return _result(model, new_model, new_params, "add_layer", after, None)
+
+
+def low_rank(A, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best rank-r approximation in the Frobenius norm (Eckart–Young; Eqs. 9–10).
+
+    ``A (m, n)`` float; returns ``(L, R, sigma)`` with ``L = U_r Σ_r (m, r)``, ``R = V_rᵀ (r, n)``
+    (so ``A_r = L @ R`` and ``‖A − A_r‖²_F = Σ_{i>r} σ_i²``) and all singular values ``sigma``
+    (descending). Computed in float64. Raises ``ValueError`` unless 1 ≤ r ≤ min(m, n).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2:
+        raise ValueError(f"low_rank: expected a matrix, got shape {A.shape}")
+    if not isinstance(r, (int, np.integer)) or not 1 <= r <= min(A.shape):
+        raise ValueError(f"low_rank: rank must be an int in [1, {min(A.shape)}], got {r!r}")
+    U, s, Vh = np.linalg.svd(A, full_matrices=False)
+    return U[:, :r] * s[:r], Vh[:r], s
+
+
+def remove_neurons(model: Sequential, params: list, layer: int, n_remove: int) -> Surgery:
+    """Remove ``n_remove`` units from hidden layer ``layer`` by projecting it onto its best
+    rank-r subspace, r = n − n_remove (truncated SVD; Sec. 3.1, Eqs. 9–10).
+
+    With ``W = U Σ Vᵀ`` (``W (in, n)``, ``V`` n×n orthogonal, columns ordered by σ) and ``V_r``
+    its first r columns, the layer gets ``W' = W V_r = U_r Σ_r`` and ``b' = b V_r``, and the next
+    layer receives the back-projection ``W_next' = V_rᵀ W_next``. For a *linear* activation the
+    network then computes ``z ↦ z V_r V_rᵀ W_next``: exact when r ≥ rank(W) and the bias lies in
+    the row space of W (e.g. b = 0, or r = n ≤ in). For ReLU etc. the rotation changes the
+    function even at full rank — the text notes it ignores the activation. The bias is projected
+    consistently (the authors' code uses ``Vhᵀ·b``, a transpose slip, fixed here).
+
+    When n > in, the n − in extra directions (σ = 0) come from the full SVD, so any
+    1 ≤ r ≤ n works. Raises ``ValueError`` if ``n_remove`` is not in [1, n − 1].
+    """
+    check_mlp(model, params)
+    layer = _check_hidden(model, layer, "remove_neurons")
+    spec: Dense = model.layers[layer]
+    n = spec.units
+    if not isinstance(n_remove, (int, np.integer)) or not 1 <= n_remove <= n - 1:
+        raise ValueError(f"remove_neurons: can remove between 1 and {n - 1} of the {n} units of "
+                         f"layer {layer} (at least one must stay), got {n_remove!r}")
+    r = n - int(n_remove)
+    nxt = _next_dense(model, layer)
+    W = np.asarray(params[layer]["W"])
+    W2 = np.asarray(params[nxt]["W"])
+    _, _, Vh = np.linalg.svd(W.astype(np.float64), full_matrices=True)
+    Vr = Vh[:r].T                                                  # (n, r), orthonormal columns
+    new_params = _copy_params(params)
+    new_params[layer] = {"W": (W.astype(np.float64) @ Vr).astype(W.dtype)}
+    if spec.use_bias:
+        new_params[layer]["b"] = (_bias(spec, params[layer], W.dtype).astype(np.float64) @ Vr).astype(W.dtype)
+    new_params[nxt] = {**new_params[nxt], "W": (Vr.T @ W2.astype(np.float64)).astype(W2.dtype)}
+    new_model = model.replace(layer, dataclasses.replace(spec, units=r))
+    return _result(model, new_model, new_params, "remove_neurons", layer, int(n_remove))
+
+
+def truncate(model: Sequential, params: list, layer: int, rank: int) -> Surgery:
+    """Truncated-SVD factorization (Sec. 3.1): insert a narrow linear layer of ``rank`` units.
+
+    The weights of Dense ``layer`` (hidden or output), ``W (in, n)``, are replaced by the rank-r
+    factors of :func:`low_rank`: a new bias-free linear layer ``L = U_r Σ_r (in, r)`` is inserted
+    before it and the layer keeps its bias and activation with weights ``R = V_rᵀ (r, n)``. The
+    network computes ``Φ(x W_r + b)`` with ``W_r`` the best rank-r approximation of W
+    (‖W − W_r‖²_F = Σ_{i>r} σ_i²); exact for r ≥ rank(W), whatever the activations.
+
+    Raises ``ValueError`` unless ``layer`` is a hidden layer (the paper never modifies the
+    input/output layers) and 1 ≤ rank ≤ min(in, n).
+    """
+    check_mlp(model, params)
+    layer = _check_hidden(model, layer, "truncate")
+    spec: Dense = model.layers[layer]
+    W = np.asarray(params[layer]["W"])
+    if not isinstance(rank, (int, np.integer)) or not 1 <= rank <= min(W.shape):
+        raise ValueError(f"truncate: rank must be an int in [1, {min(W.shape)}] for layer {layer} "
+                         f"with weights {W.shape}, got {rank!r}")
+    L, R, _ = low_rank(W, int(rank))
+    new_model = model.insert(layer, Dense(int(rank), "linear", use_bias=False,
+                                          kernel_init=spec.kernel_init))
+    new_params = _copy_params(params)
+    new_params[layer] = {**new_params[layer], "W": R.astype(W.dtype)}
+    new_params.insert(layer, {"W": L.astype(W.dtype)})
+    return _result(model, new_model, new_params, "truncate", layer, int(rank))
+
+
+def remove_layer(model: Sequential, params: list, layer: int) -> Surgery:
+    """Remove hidden layer ``layer`` by merging it into the next Dense layer (Sec. 3.1,
+    Eqs. 11–12): ``W_next' = W W_next``, ``b_next' = b W_next + b_next``; the merged layer keeps
+    the next layer's activation. Exact iff the removed layer's activation is linear (the text
+    notes that the activation is ignored otherwise).
+
+    Raises ``ValueError`` if ``layer`` is not a hidden layer.
+    """
+    check_mlp(model, params)
+    layer = _check_hidden(model, layer, "remove_layer")
+    spec: Dense = model.layers[layer]
+    nxt = _next_dense(model, layer)
+    nspec: Dense = model.layers[nxt]
+    W = np.asarray(params[layer]["W"], dtype=np.float64)
+    b = _bias(spec, params[layer], np.float64).astype(np.float64)
+    W2 = np.asarray(params[nxt]["W"])
+    b2 = _bias(nspec, params[nxt], np.float64).astype(np.float64)
+    dtype = W2.dtype
+    merged = {"W": (W @ W2.astype(np.float64)).astype(dtype), "b": (b @ W2.astype(np.float64) + b2).astype(dtype)}
+    new_model = model.replace(nxt, dataclasses.replace(nspec, use_bias=True)).remove(layer)
+    new_params = _copy_params(params)
+    new_params[nxt] = merged
+    del new_params[layer]
+    return _result(model, new_model, new_params, "remove_layer", layer, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendation module (Sec. 3.2)
+# ---------------------------------------------------------------------------------------------
+
+def removable_count(W, eps1: float = 0.005, eps2: float = 0.3) -> int:
+    """n_r of Eq. 13: the number of singular values σ_i of ``W`` with σ_i < ε1·σ_1 or σ_i < ε2.
+
+    ``W`` is any 2-D weight matrix; its min(m, n) singular values are counted. Defaults are the
+    paper's (Appendix: ε1 = 0.005 relative, ε2 = 0.3 absolute). Raises ``ValueError`` for
+    non-matrix input or negative thresholds.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(f"removable_count: expected a matrix, got shape {W.shape}")
+    if eps1 < 0 or eps2 < 0:
+        raise ValueError(f"removable_count: thresholds must be >= 0, got eps1={eps1}, eps2={eps2}")
+    s = np.linalg.svd(W, compute_uv=False)
+    return int(np.sum((s < eps1 * s[0]) | (s < eps2)))
+
+
+def neuron_amounts(n: int) -> tuple[int, int]:
+    """The two add-neuron amounts tried per layer of width n: max(2, n // 10) and ten times that
+    (the authors' code; the text does not give amounts — Table 1's "Add 20 neurons" to a
+    10-unit layer matches)."""
+    a = max(2, n // 10)
+    return a, 10 * a
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A recommended (not yet performed) modification with its ranking values.
+
+    ``operation`` (one of :data:`OPERATIONS`), ``layer`` (index in ``model.layers``; ``None``
+    for identity), ``hidden`` (the paper's 1-based hidden-layer number), ``amount`` (neurons
+    added/removed, kept rank for truncate), ``score`` (the Sec. 3.2 score in [0, 1]; 1 for
+    identity), ``n_params`` (parameter count of the resulting network, the second criterion,
+    Eq. 15), ``n_removable`` (n_r of the analysed layer) and ``width`` (its n_l).
+    """
+    operation: str
+    layer: int | None
+    hidden: int | None
+    amount: int | None
+    score: float
+    n_params: int
+    n_removable: int | None = None
+    width: int | None = None
+
+    def apply(self, model: Sequential, params: list, *, rng: np.random.Generator | int = 0,
+              add_layer_activation: str | None = None, neuron_split: str = "outgoing",
+              neuron_noise: float = 0.0) -> Surgery:
+        """Perform this modification on ``(model, params)`` with the modification module."""
+        op = self.operation
+        if op == "identity":
+            return identity(model, params)
+        if op == "add_neurons":
+            return add_neurons(model, params, self.layer, self.amount, rng=rng, split=neuron_split,
+                               noise=neuron_noise)
+        if op == "add_layer":
+            return add_layer(model, params, self.layer, activation=add_layer_activation)
+        if op == "remove_neurons":
+            return remove_neurons(model, params, self.layer, self.amount)
+        if op == "remove_layer":
+            return remove_layer(model, params, self.layer)
+        if op == "truncate":
+            return truncate(model, params, self.layer, self.amount)
+        raise ValueError(f"unknown operation {op!r}")
+
+    def describe(self) -> tuple[str, str]:
+        """``(operation, position)`` phrased like the paper's Table 1."""
+        op = {"identity": "Identity", "add_layer": "Add layer", "remove_layer": "Remove layer",
+              "add_neurons": f"Add {self.amount} neurons", "remove_neurons": f"Remove {self.amount} neurons",
+              "truncate": f"Truncated SVD (rank {self.amount})"}[self.operation]
+        if self.operation == "identity":
+            pos = "–"
+        elif self.operation == "add_layer":
+            pos = f"After layer {self.hidden}"
+        else:
+            pos = f"Layer {self.hidden}"
+        return op, pos
+
+
+def _predicted_params(model: Sequential, op: str, layer: int | None, amount: int | None,
+                      add_layer_activation: str | None) -> int:
+    """Exact parameter count after the operation (architecture only; no weights needed)."""
+    if op == "identity":
+        return model.count_params()
+    spec = model.layers[layer]
+    if op == "add_neurons":
+        m = model.replace(layer, dataclasses.replace(spec, units=spec.units + amount))
+    elif op == "remove_neurons":
+        m = model.replace(layer, dataclasses.replace(spec, units=spec.units - amount))
+    elif op == "add_layer":
+        m = model.insert(layer + 1, Dense(spec.units, add_layer_activation or spec.activation))
+    elif op == "remove_layer":
+        nxt = _next_dense(model, layer)
+        m = model.replace(nxt, dataclasses.replace(model.layers[nxt], use_bias=True)).remove(layer)
+    elif op == "truncate":
+        m = model.insert(layer, Dense(amount, "linear", use_bias=False))
+    else:
+        raise ValueError(f"unknown operation {op!r}")
+    return m.count_params()
+
+
+def recommend(model: Sequential, params: list, *, eps1: float = 0.005, eps2: float = 0.3,
+              svd_of: str = "incoming", min_hidden_layers: int = 1,
+              add_layer_activation: str | None = None) -> list[Proposal]:
+    """All candidate modifications of ``(model, params)``, scored and ranked (Sec. 3.2).
+
+    For hidden layer i (1-based) of h, width n_l and n_r = :func:`removable_count` of its
+    weight matrix (``svd_of="incoming"``, the text: the layer's own weights; ``"outgoing"``:
+    the next layer's weights, as the authors' code does):
+
+    * add neurons (amounts :func:`neuron_amounts`):  1 − n_r/n_l
+    * add layer (after layer i):                     (1 − n_r/n_l)·i/h
+    * remove neurons (amount min(max(n_r, 1), n_l − 1); not offered for n_l = 1):  n_r/n_l
+    * remove layer:                                  1 if n_r = n_l, else (n_r/n_l)·i/h
+      (not offered when only ``min_hidden_layers`` hidden layers remain)
+    * truncated SVD to rank min(in, n_l) − n_r (≥ 1): n_r/n_l (the code's value; the text
+      lists no score for it)
+    * identity: 1 (always a candidate).
+
+    Ties are broken by the parameter count of the result (fewer first; the BIC-derived second
+    criterion, Eqs. 14–15). Returns a list sorted best first. Raises ``ValueError`` for an
+    unknown ``svd_of`` or a network that is not an MLP.
+    """
+    check_mlp(model, params)
+    if svd_of not in ("incoming", "outgoing"):
+        raise ValueError(f"svd_of must be 'incoming' (text) or 'outgoing' (code), got {svd_of!r}")
+    hidden = hidden_layers(model)
+    h = len(hidden)
+
+    def prop(op, layer, i, amount, score, n_r=None, n_l=None):
+        return Proposal(op, layer, i, amount, float(score),
+                        _predicted_params(model, op, layer, amount, add_layer_activation), n_r, n_l)
+
+    out = [prop("identity", None, None, None, 1.0)]
+    for i, layer in enumerate(hidden, start=1):
+        W = np.asarray(params[layer]["W"])
+        analysed = W if svd_of == "incoming" else np.asarray(params[_next_dense(model, layer)]["W"])
+        n_l = model.layers[layer].units
+        n_r = min(removable_count(analysed, eps1, eps2), n_l)
+        frac = n_r / n_l
+        for a in neuron_amounts(n_l):
+            out.append(prop("add_neurons", layer, i, a, 1 - frac, n_r, n_l))
+        out.append(prop("add_layer", layer, i, None, (1 - frac) * i / h, n_r, n_l))
+        if n_l > 1:
+            out.append(prop("remove_neurons", layer, i, min(max(n_r, 1), n_l - 1), frac, n_r, n_l))
+        if h > min_hidden_layers:
+            out.append(prop("remove_layer", layer, i, None, 1.0 if n_r == n_l else frac * i / h, n_r, n_l))
+        k = min(W.shape) - removable_count(W, eps1, eps2)
+        out.append(prop("truncate", layer, i, max(k, 1), frac, n_r, n_l))
+    return sorted(out, key=lambda p: (-p.score, p.n_params))
+
+
+def select(proposals: Sequence[Proposal], *, mode: str = "per_type", n: int | None = None,
+           extra_random: bool = True, rng: np.random.Generator | int = 0) -> list[Proposal]:
+    """Choose candidates from ranked ``proposals`` (Sec. 3.2, last paragraph).
+
+    ``mode="per_type"`` (the paper's experiments): the best-ranked proposal of every operation
+    type present (identity included). ``mode="top_n"``: identity plus the ``n`` best-ranked other
+    proposals. ``extra_random=True`` (Appendix) adds one proposal drawn uniformly from those not
+    yet chosen. The ranking order of ``proposals`` (as returned by :func:`recommend`) is used.
+    Raises ``ValueError`` for an unknown mode or a missing/invalid ``n``.
+    """
+    if mode not in ("per_type", "top_n"):
+        raise ValueError(f"select: mode must be 'per_type' or 'top_n', got {mode!r}")
+    ranked = sorted(proposals, key=lambda p: (-p.score, p.n_params))
+    if mode == "per_type":
+        chosen, seen = [], set()
+        for p in ranked:
+            if p.operation not in seen:
+                seen.add(p.operation)
+                chosen.append(p)
+    else:
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"select: mode='top_n' needs a positive int n, got {n!r}")
+        ident = [p for p in ranked if p.operation == "identity"]
+        chosen = ident[:1] + [p for p in ranked if p.operation != "identity"][:n]
+    if extra_random:
+        rest = [p for p in ranked if p not in chosen]
+        if rest:
+            chosen.append(rest[int(np.random.default_rng(rng).integers(len(rest)))])
+    return chosen
+
+
+def eq16_score(a, delta_a, f):
+    """The Surgeon's composite score s = a + exp(Δa)/exp(Δf) (Eq. 16).
+
+    ``a``: validation accuracy in [0, 1]; ``delta_a``: accuracy gain over the parent;
+    ``f``: parameter fraction P_new/P_parent (> 0) — the quantity Table 1 calls PF, with which
+    the table's S column is reproduced (identity: f = 1). Scalars or arrays (broadcast).
+    """
+    a, delta_a, f = (np.asarray(v, dtype=np.float64) for v in (a, delta_a, f))
+    if np.any(f <= 0):
+        raise ValueError("eq16_score: the parameter fraction f must be > 0")
+    out = a + np.exp(delta_a - f)
+    return float(out) if out.ndim == 0 else out
