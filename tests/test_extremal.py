@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from refimpl import extremal as ex
-from refimpl.model import mlp
+from refimpl.model import Conv2D, Dense, Flatten, Sequential, mlp
 from refimpl.optim import SGD, Adam
 
 
@@ -188,3 +188,126 @@ def test_loss_parameter_errors():
         ex.extrapolation_loss(np.ones((1, 2)), [0, 0], [1, -1])
     with pytest.raises(TypeError, match="model"):
         ex.extremize("not a model", None, np.zeros((1, 2)))
+
+
+# ------------------------------------------------------------------------------------------
+# MILP certification (refimpl.milp)
+# ------------------------------------------------------------------------------------------
+
+from scipy.optimize import linprog  # noqa: E402
+
+from refimpl import milp  # noqa: E402
+
+
+def _random_relu_net(n_in, hidden, seed, n_out=1):
+    model = mlp(n_in, hidden, n_out, kernel_init="glorot_uniform", bias_init="random_normal")
+    return model, model.init(seed, dtype=np.float64)
+
+
+def _brute_force_max_2d(model, params, lo, hi, n=301):
+    """Grid over the box, then the exact maximum inside every linear region the grid visits
+    (one LP per activation pattern: the network is affine there)."""
+    layers = milp.dense_relu_layers(model, params)
+    g = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(lo[1], hi[1], n)), -1).reshape(-1, 2)
+    grid_max = milp.forward(layers, g)[:, 0].max()
+    patterns, a = [], g
+    for W, b, act in layers[:-1]:
+        z = a @ W + b
+        patterns.append(z > 0)
+        a = np.maximum(z, 0)
+    best = grid_max
+    for pattern in np.unique(np.concatenate(patterns, axis=1), axis=0):
+        A, c, A_ub, b_ub, k = np.eye(2), np.zeros(2), [], [], 0     # a = x A + c on this region
+        for W, b, act in layers[:-1]:
+            zA, zc = A @ W, c @ W + b
+            on = pattern[k:k + W.shape[1]]
+            k += W.shape[1]
+            sgn = np.where(on, -1.0, 1.0)                            # on: z >= 0, off: z <= 0
+            A_ub.append((zA * sgn).T), b_ub.append(-zc * sgn)
+            A, c = zA * on, zc * on
+        W, b, _ = layers[-1]
+        res = linprog(-(A @ W[:, 0]), A_ub=np.concatenate(A_ub), b_ub=np.concatenate(b_ub),
+                      bounds=list(zip(lo, hi)), method="highs")
+        if res.status == 0:
+            best = max(best, milp.forward(layers, res.x[None])[0, 0])
+    return grid_max, best
+
+
+def _tent_net(seed):
+    """2 -> 10 -> 8 -> 1 ReLU net ≈ −|x0 − 0.3137| − |x1 + 0.2171| plus small random ripples, so the
+    maximum sits at an interior kink (off any grid) rather than at a corner of the box."""
+    model, params = _random_relu_net(2, [10, 8], seed)
+    W1, b1 = params[0]["W"], params[0]["b"]
+    W1[:, :4], b1[:4] = [[1, -1, 0, 0], [0, 0, 1, -1]], [-0.3137, 0.3137, 0.2171, -0.2171]
+    params[1]["W"][:, 0], params[1]["b"][0] = np.r_[1, 1, 1, 1, np.zeros(6)], 0.0
+    params[2]["W"][:, 0] = np.r_[-1.0, 0.1 * params[2]["W"][1:, 0]]
+    return model, params
+
+
+@pytest.mark.parametrize("net", ["tent0", "tent1", "random0", "random1", "random2"])
+def test_milp_matches_brute_force_in_2d(net):
+    seed = int(net[-1])
+    if net.startswith("tent"):
+        model, params = _tent_net(seed)
+    else:
+        model, params = _random_relu_net(2, [[8, 8], [12, 6], [10]][seed], seed)
+    lo, hi = np.array([-1.0, -0.5]), np.array([1.5, 1.0])
+    res = milp.maximize_relu_network(model, params, lo, hi)
+    grid_max, exact = _brute_force_max_2d(model, params, lo, hi)
+    assert res.status == 0
+    assert res.value == pytest.approx(exact, abs=1e-6)
+    assert res.bound == pytest.approx(exact, abs=1e-6)
+    assert res.value >= grid_max - 1e-9
+    assert np.all(res.x >= lo) and np.all(res.x <= hi)
+
+
+@pytest.mark.parametrize("n_in, hidden, seed", [(3, [16, 8], 3), (4, [20, 10], 4), (5, [12, 12, 6], 5)])
+def test_milp_bound_dominates_samples_and_extremal_learning(n_in, hidden, seed):
+    model, params = _random_relu_net(n_in, hidden, seed)
+    rng = np.random.default_rng(seed)
+    lo, hi = -rng.uniform(0.5, 1.5, n_in), rng.uniform(0.5, 1.5, n_in)
+    res = milp.maximize_relu_network(model, params, lo, hi)
+    samples = rng.uniform(lo, hi, (20_000, n_in))
+    f = model.apply(params, samples)[:, 0]
+    assert res.status == 0
+    assert res.bound >= f.max() - 1e-9 and res.value >= f.max() - 1e-9
+    assert res.value == pytest.approx(float(model.apply(params, res.x[None])[0, 0]), abs=1e-12)
+    assert res.objective == pytest.approx(res.value, abs=1e-6)
+    # no extremal-learning result (projected onto the same box) exceeds the certified maximum
+    el = ex.extremize(model, params, rng.uniform(lo, hi, (32, n_in)), optimizer=Adam(lr=0.01), steps=300,
+                      objective=lambda y: ex.positive_output_loss(y, 10, 1), bounds=(lo, hi))
+    assert el.trajectory["y"].max() <= res.bound + 1e-9
+    # minimization is the mirror problem
+    low = milp.maximize_relu_network(model, params, lo, hi, sense="min")
+    assert low.bound <= f.min() + 1e-9 and low.value <= f.min() + 1e-9
+
+
+def test_interval_bounds_enclose_sampled_preactivations():
+    model, params = _random_relu_net(3, [10, 7], 6)
+    layers = milp.dense_relu_layers(model, params)
+    lo, hi = np.array([-1.0, 0.0, -2.0]), np.array([0.5, 1.0, -1.0])
+    bounds = milp.interval_bounds(layers, lo, hi)
+    a = np.random.default_rng(0).uniform(lo, hi, (5000, 3))
+    for (W, b, act), (l, u) in zip(layers, bounds):
+        z = a @ W + b
+        assert np.all(z >= l - 1e-12) and np.all(z <= u + 1e-12)
+        a = np.maximum(z, 0) if act == "relu" else z
+
+
+def test_milp_multi_output_and_errors():
+    model, params = _random_relu_net(2, [6], 7, n_out=3)
+    with pytest.raises(ValueError, match="output_index"):
+        milp.maximize_relu_network(model, params, -1, 1)
+    res = milp.maximize_relu_network(model, params, -1, 1, output_index=2)
+    g = np.stack(np.meshgrid(np.linspace(-1, 1, 201), np.linspace(-1, 1, 201)), -1).reshape(-1, 2)
+    assert res.bound >= model.apply(params, g)[:, 2].max() - 1e-9
+    with pytest.raises(ValueError, match="lo <= hi"):
+        milp.maximize_relu_network(model, params, 1, -1, output_index=0)
+    with pytest.raises(ValueError, match="sense"):
+        milp.maximize_relu_network(model, params, -1, 1, output_index=0, sense="maximum")
+    sig = mlp(2, [4], 1, activation="sigmoid")
+    with pytest.raises(ValueError, match="activation"):
+        milp.maximize_relu_network(sig, sig.init(0), -1, 1)
+    conv = Sequential((1, 4, 4), (Conv2D(2, 3, activation="relu"), Flatten(), Dense(1)))
+    with pytest.raises(TypeError, match="Conv2D"):
+        milp.maximize_relu_network(conv, conv.init(0), -1, 1)
