@@ -33,14 +33,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-from autograd import grad
+from autograd import grad, value_and_grad
+from scipy.optimize import minimize
 
 from .backend import array_module
 from .model import Sequential
 from .optim import Adam
 
 __all__ = ["maximization_loss", "minimization_loss", "extrapolation_loss", "positive_output_loss",
-           "positive_input_loss", "total_loss", "network_output", "extremize", "ExtremalResult"]
+           "positive_input_loss", "total_loss", "network_output", "extremize", "extremize_lbfgs",
+           "ExtremalResult"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +211,39 @@ def _objective_from(objective, kappa):
     raise ValueError(f"objective must be 'max', 'min' or a callable loss(y), got {objective!r}")
 
 
+def _prepare(model, params, x_init, objective, kappa, output_index, bounds):
+    """Validate the common arguments; returns float64 starts (B, *input_shape), L̂, box or Nones."""
+    x0 = np.asarray(x_init, dtype=np.float64)
+    if isinstance(model, Sequential):
+        shape = model.input_shape
+        if x0.shape == shape:
+            x0 = x0[None]
+        elif x0.ndim != len(shape) + 1 or x0.shape[1:] != shape:
+            raise ValueError(f"x_init must have shape {shape} or (B, *{shape}) for this network, "
+                             f"got {x0.shape}")
+    elif not callable(model):
+        raise TypeError(f"model must be a Sequential or a callable model(params, x), got {type(model).__name__}")
+    elif x0.ndim < 2:
+        raise ValueError(f"x_init must be (B, *input_shape) for a callable model, got shape {x0.shape}")
+    if x0.shape[0] == 0:
+        raise ValueError("x_init holds no starting point")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError("x_init contains NaN or infinity")
+    loss_hat = _objective_from(objective, kappa)
+    if bounds is not None:
+        try:
+            lo, hi = (np.broadcast_to(np.asarray(b, dtype=np.float64), x0.shape[1:]) for b in bounds)
+        except (ValueError, TypeError):
+            raise ValueError(f"bounds must be (lo, hi) broadcastable to the input shape {x0.shape[1:]}") from None
+        if np.any(lo > hi):
+            raise ValueError("bounds: lo > hi in some coordinate")
+        x0 = np.clip(x0, lo, hi)
+    else:
+        lo = hi = None
+    network_output(model, params, x0[:1], output_index)   # a clear error for a bad output choice
+    return x0, loss_hat, lo, hi
+
+
 def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa: float = 1.0,
               constraints: Sequence[Callable] = (), output_index: int | None = None,
               optimizer=None, steps: int = 50_000, bounds: tuple | None = None,
@@ -240,40 +275,13 @@ def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa
     a batch axis of length 1. Raises ``ValueError`` for a wrongly shaped or non-finite ``x_init``,
     κ ≤ 0, a missing ``output_index``, non-positive ``steps`` or malformed ``bounds``.
     """
-    x0 = np.asarray(x_init, dtype=np.float64)
-    if isinstance(model, Sequential):
-        shape = model.input_shape
-        if x0.shape == shape:
-            x0 = x0[None]
-        elif x0.ndim != len(shape) + 1 or x0.shape[1:] != shape:
-            raise ValueError(f"x_init must have shape {shape} or (B, *{shape}) for this network, "
-                             f"got {x0.shape}")
-    elif not callable(model):
-        raise TypeError(f"model must be a Sequential or a callable model(params, x), got {type(model).__name__}")
-    elif x0.ndim < 2:
-        raise ValueError(f"x_init must be (B, *input_shape) for a callable model, got shape {x0.shape}")
-    if x0.shape[0] == 0:
-        raise ValueError("x_init holds no starting point")
-    if not np.all(np.isfinite(x0)):
-        raise ValueError("x_init contains NaN or infinity")
+    x0, loss_hat, lo, hi = _prepare(model, params, x_init, objective, kappa, output_index, bounds)
     if not (isinstance(steps, (int, np.integer)) and steps >= 1):
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     record_every = max(1, steps // 200) if record_every is None else record_every
     if not (isinstance(record_every, (int, np.integer)) and record_every >= 1):
         raise ValueError(f"record_every must be a positive int, got {record_every!r}")
-    loss_hat = _objective_from(objective, kappa)
     optimizer = Adam(lr=5e-4) if optimizer is None else optimizer
-    if bounds is not None:
-        try:
-            lo, hi = (np.broadcast_to(np.asarray(b, dtype=np.float64), x0.shape[1:]) for b in bounds)
-        except (ValueError, TypeError):
-            raise ValueError(f"bounds must be (lo, hi) broadcastable to the input shape {x0.shape[1:]}") from None
-        if np.any(lo > hi):
-            raise ValueError("bounds: lo > hi in some coordinate")
-        x0 = np.clip(x0, lo, hi)
-
-    # check the output choice once, with a clear message, before the loop
-    network_output(model, params, x0[:1], output_index)
 
     def per_example(x):
         y = network_output(model, params, x, output_index)
@@ -305,3 +313,45 @@ def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa
               "output_index": output_index, "bounds": None if bounds is None else [lo.tolist(), hi.tolist()]}
     return ExtremalResult(x=trajectory["x"][-1], y=trajectory["y"][-1], loss=trajectory["loss"][-1],
                           x_init=x0, trajectory=trajectory, config=config)
+
+
+def extremize_lbfgs(model, params, x_init, *, objective: str | Callable = "max", kappa: float = 1.0,
+                    constraints: Sequence[Callable] = (), output_index: int | None = None,
+                    bounds: tuple | None = None, maxiter: int = 1000) -> ExtremalResult:
+    """The same minimization of L (Eq. 2.5) with quasi-Newton L-BFGS-B instead of Eq. 2.4.
+
+    A baseline beyond the paper: :func:`scipy.optimize.minimize` (``method="L-BFGS-B"``, exact
+    autograd gradients) is run from every start separately; ``bounds`` become L-BFGS-B's box
+    constraints. Arguments as in :func:`extremize`; ``maxiter`` caps iterations per start. The
+    trajectory holds only the start (step 0) and the end (step = iterations of the slowest start);
+    ``config["iterations"]`` lists them per start. Raises ``ValueError`` as :func:`extremize` does.
+    """
+    x0, loss_hat, lo, hi = _prepare(model, params, x_init, objective, kappa, output_index, bounds)
+    if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 1):
+        raise ValueError(f"maxiter must be a positive int, got {maxiter!r}")
+    shape = x0.shape[1:]
+
+    def loss_one(v):
+        x = v.reshape((1,) + shape)
+        return total_loss(x, network_output(model, params, x, output_index), loss_hat, constraints)[0]
+
+    fun = value_and_grad(loss_one)
+    box = None if lo is None else list(zip(lo.ravel(), hi.ravel()))
+    xs, iterations = [], []
+    for start in x0:
+        res = minimize(lambda v: tuple(np.asarray(a, dtype=np.float64) for a in fun(v)), start.ravel(),
+                       jac=True, method="L-BFGS-B", bounds=box, options={"maxiter": maxiter})
+        xs.append(res.x.reshape(shape))
+        iterations.append(int(res.nit))
+    x = np.stack(xs)
+    y = np.asarray(network_output(model, params, x, output_index), dtype=np.float64)
+    loss = np.asarray(total_loss(x, y, loss_hat, constraints), dtype=np.float64)
+    y0 = np.asarray(network_output(model, params, x0, output_index), dtype=np.float64)
+    loss0 = np.asarray(total_loss(x0, y0, loss_hat, constraints), dtype=np.float64)
+    trajectory = {"step": np.array([0, max(iterations)]), "x": np.stack([x0, x]),
+                  "y": np.stack([y0, y]), "loss": np.stack([loss0, loss])}
+    config = {"objective": objective if isinstance(objective, str) else getattr(objective, "__name__", "callable"),
+              "optimizer": "L-BFGS-B", "maxiter": int(maxiter), "iterations": iterations,
+              "starts": int(x0.shape[0]), "output_index": output_index,
+              "bounds": None if lo is None else [lo.tolist(), hi.tolist()]}
+    return ExtremalResult(x=x, y=y, loss=loss, x_init=x0, trajectory=trajectory, config=config)

@@ -97,6 +97,17 @@ def test_extremize_finds_the_maximum_from_many_starts():
     assert res.trajectory["step"][0] == 0 and np.array_equal(res.trajectory["x"][0], x0)
 
 
+def test_lbfgs_baseline_reaches_the_maximum_and_respects_bounds():
+    a = {"a": np.array([0.5, -1.0, 0.25])}
+    x0 = np.random.default_rng(0).standard_normal((5, 3))
+    res = ex.extremize_lbfgs(_bowl, a, x0, objective=lambda y: ex.positive_output_loss(y, 10, 1))
+    np.testing.assert_allclose(res.x, np.broadcast_to(a["a"], (5, 3)), atol=1e-4)
+    lo, hi = np.full(3, -0.5), np.full(3, 0.4)                  # the box excludes a: optimum = clip(a)
+    res = ex.extremize_lbfgs(_bowl, a, x0, objective=lambda y: -y, bounds=(lo, hi))
+    np.testing.assert_allclose(res.x, np.broadcast_to(np.clip(a["a"], lo, hi), (5, 3)), atol=1e-6)
+    np.testing.assert_allclose(res.y, _bowl(a, res.x)[:, 0])
+
+
 def test_eq_2_3_maximization_rewards_large_negative_outputs_too():
     # [f² + κ]⁻¹ only sees f²: from a start where f < 0, it drives f to −∞ (the module notes)
     a = {"a": np.zeros(1)}
