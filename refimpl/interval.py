@@ -791,8 +791,6 @@ def matmul(a, b, *, abs_point=None) -> Interval:
         raise TypeError(f"matmul: cannot multiply an Interval by {type(W).__name__}")
     if W.ndim != 2:
         raise ValueError(f"matmul: the point operand must be a 2-D matrix, got shape {W.shape}")
-    if np.isnan(W).any():
-        raise ValueError("matmul: the point matrix contains NaN")
     if left and x.shape[-1] != W.shape[0]:
         raise ValueError(f"matmul: Interval of shape {x.shape} @ matrix of shape {W.shape}: "
                          f"inner dimensions {x.shape[-1]} and {W.shape[0]} differ")
@@ -803,6 +801,8 @@ def matmul(a, b, *, abs_point=None) -> Interval:
     absW = np.abs(W) if abs_point is None else abs_point
     o = x.outward
     lo, hi = _matmul_point_raw(x.lo, x.hi, W, absW, o, left)
+    if np.isnan(lo).any() or np.isnan(hi).any():   # NaN in W propagates to every product
+        raise ValueError("matmul: the point matrix contains NaN")
     if left:
         rule = lambda gl, gh: _matmul_point_raw(gl, gh, W.T, absW.T, o, True)  # noqa: E731
     else:
