@@ -100,7 +100,7 @@ def load(name: str, spec: dict, seed: int):
     try:
         ds = rdata.load_dataset(name)
     except rdata.DatasetNotFoundError as e:
-        return None, str(e).splitlines()[0]
+        return None, " ".join(str(e).split())
     if spec.get("n_train"):
         ds = rdata.subsample(ds, spec["n_train"], spec["n_test"], seed=seed)
     return ds, None

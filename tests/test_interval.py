@@ -337,3 +337,21 @@ def test_composite_expression_against_mpmath_iv():
         ref = iv.exp(iv.sin(x1 * x2)) / (1 + x3 ** 2) + iv.sqrt(x1) * iv.log(x3) - iv.cos(x1 - x3)
         assert mpmath.mpf(float(Y.lo)) <= ref.a and ref.b <= mpmath.mpf(float(Y.hi))
         assert float(ref.a - mpmath.mpf(float(Y.lo))) < 1e-13 and float(mpmath.mpf(float(Y.hi)) - ref.b) < 1e-13
+
+
+def test_matmul_rounding_bound_is_rigorous_against_exact_sums():
+    """A degenerate box times a point matrix: the exact dot products (computed exactly with
+    mpmath at 300 bits) lie inside the outward-rounded result; in plain round-to-nearest
+    (outward=False) some of them fall outside, which is what the error bound is for."""
+    rng = np.random.default_rng(11)
+    c, W = rng.normal(size=60), rng.normal(size=(60, 40))
+    with mpmath.workprec(300):
+        exact = [mpmath.fsum(mpmath.mpf(float(a)) * mpmath.mpf(float(w)) for a, w in zip(c, W[:, j]))
+                 for j in range(40)]
+        on = point(c) @ W
+        off = point(c, outward=False) @ W
+        inside_on = [mpmath.mpf(float(on.lo[j])) <= e <= mpmath.mpf(float(on.hi[j])) for j, e in enumerate(exact)]
+        inside_off = [mpmath.mpf(float(off.lo[j])) <= e <= mpmath.mpf(float(off.hi[j])) for j, e in enumerate(exact)]
+    assert all(inside_on)
+    assert not all(inside_off)
+    assert np.all(on.width <= 1e-12 * (1 + np.abs(c) @ np.abs(W)))   # and still tight
