@@ -840,22 +840,49 @@ def _pairwise_exp_sum(x: Interval) -> Interval:
     return (exp(d) * off).sum(axis=-1)
 
 
-def softmax(x: Interval, axis: int = -1) -> Interval:
-    """softmax over the last axis as s_i = 1/(1 + Σ_{j≠i} e^{x_j − x_i}).
-
-    Written with differences so the common shift cancels exactly; much tighter than
-    e^{x_i}/Σ_j e^{x_j} in interval arithmetic. O(C²) work for C classes.
-    """
+def _check_last_axis(x, axis, name):
+    if not isinstance(x, Interval):
+        raise TypeError(f"{name} expects an Interval, got {type(x).__name__}")
     if axis not in (-1, x.ndim - 1):
-        raise ValueError("interval softmax supports the last axis only")
-    return (_pairwise_exp_sum(x) + 1.0).reciprocal()
+        raise ValueError(f"interval {name} supports the last axis only")
+
+
+def softmax(x: Interval, axis: int = -1) -> Interval:
+    """softmax over the last axis, one taped primitive.
+
+    Value: s_i = 1/(1 + Σ_{j≠i} e^{x_j − x_i}), written with differences so the common shift
+    cancels exactly (much tighter than e^{x_i}/Σ_j e^{x_j} in interval arithmetic; O(C²) work),
+    intersected with [0, 1]. Adjoint: the Jacobian diag(s) − s·sᵀ evaluated over the value
+    enclosure S, x̄ = S ⊙ (ȳ − Σ_k S_k ȳ_k). Differentiating the difference formula step by
+    step would also be sound, but multiplies e^{x_j − x_i} (huge over wide boxes) by s² (tiny
+    there) without knowing they are linked, and the adjoints explode; |J| ≤ 1 here.
+    """
+    _check_last_axis(x, axis, "softmax")
+    o = x.outward
+    s = (_pairwise_exp_sum(x.detach()) + 1.0).reciprocal()
+    lo, hi = np.clip(s.lo, 0.0, 1.0), np.clip(s.hi, 0.0, 1.0)
+
+    def back(gl, gh):
+        tl, th = _sum(*_mul(lo, hi, gl, gh, o), -1, True, o)
+        return _mul(lo, hi, *_add(gl, gh, -th, -tl, o), o)
+    return Interval._result(lo, hi, o, [(x, back)])
 
 
 def log_softmax(x: Interval, axis: int = -1) -> Interval:
-    """log softmax over the last axis as −log(1 + Σ_{j≠i} e^{x_j − x_i})."""
-    if axis not in (-1, x.ndim - 1):
-        raise ValueError("interval log_softmax supports the last axis only")
-    return -log(_pairwise_exp_sum(x) + 1.0)
+    """log softmax over the last axis, one taped primitive: value −log(1 + Σ_{j≠i} e^{x_j − x_i}),
+    adjoint x̄ = ȳ − S·Σ_k ȳ_k with S the softmax enclosure (Jacobian I − 1·sᵀ)."""
+    _check_last_axis(x, axis, "log_softmax")
+    o = x.outward
+    t = _pairwise_exp_sum(x.detach()) + 1.0
+    v = -log(t)
+    s = t.reciprocal()
+    slo, shi = np.clip(s.lo, 0.0, 1.0), np.clip(s.hi, 0.0, 1.0)
+    lo, hi = v.lo, np.minimum(v.hi, 0.0)
+
+    def back(gl, gh):
+        ql, qh = _mul(slo, shi, *_sum(gl, gh, -1, True, o), o)
+        return _add(gl, gh, -qh, -ql, o)
+    return Interval._result(lo, hi, o, [(x, back)])
 
 
 def _linear(x):
