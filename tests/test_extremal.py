@@ -293,16 +293,29 @@ def test_milp_bound_dominates_samples_and_extremal_learning(n_in, hidden, seed):
     assert low.bound <= f.min() + 1e-9 and low.value <= f.min() + 1e-9
 
 
-def test_interval_bounds_enclose_sampled_preactivations():
-    model, params = _random_relu_net(3, [10, 7], 6)
+def test_interval_and_tightened_bounds_enclose_sampled_preactivations():
+    model, params = _random_relu_net(3, [10, 7, 5], 6)
     layers = milp.dense_relu_layers(model, params)
     lo, hi = np.array([-1.0, 0.0, -2.0]), np.array([0.5, 1.0, -1.0])
-    bounds = milp.interval_bounds(layers, lo, hi)
-    a = np.random.default_rng(0).uniform(lo, hi, (5000, 3))
-    for (W, b, act), (l, u) in zip(layers, bounds):
+    interval = milp.interval_bounds(layers, lo, hi)
+    tight = milp.tighten_bounds(layers, lo, hi)
+    a = np.random.default_rng(0).uniform(lo, hi, (20_000, 3))
+    for (W, b, act), (l, u), (tl, tu) in zip(layers, interval, tight):
         z = a @ W + b
         assert np.all(z >= l - 1e-12) and np.all(z <= u + 1e-12)
+        assert np.all(z >= tl - 1e-9) and np.all(z <= tu + 1e-9)
+        assert np.all(tl >= l) and np.all(tu <= u)
         a = np.maximum(z, 0) if act == "relu" else z
+    assert sum(np.sum(tu - tl) for tl, tu in tight[1:]) < sum(np.sum(u - l) for l, u in interval[1:])
+
+
+def test_milp_with_and_without_tightening_agree():
+    model, params = _random_relu_net(3, [12, 8], 8)
+    lo, hi = -np.ones(3), np.ones(3)
+    plain = milp.maximize_relu_network(model, params, lo, hi, tighten=False)
+    tight = milp.maximize_relu_network(model, params, lo, hi, tighten=True)
+    assert tight.value == pytest.approx(plain.value, abs=1e-7)
+    assert tight.n_binary <= plain.n_binary
 
 
 def test_milp_multi_output_and_errors():
