@@ -183,7 +183,17 @@ def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5):
         raise ValueError(f"crossover probability p must lie in [0, 1], got {p}")
     _check_pair(x1, x2)
     xp = _xp_of(x1)
-    return tree_map(lambda a, b: xp.where(_draw(xp, rng, "uniform", a.shape, np.float32) < p, a, b), x1, x2)
+    return tree_map(lambda a, b: xp.where(_mask(xp, rng, a.shape, p), a, b), x1, x2)
+
+
+def _mask(xp, rng, shape, p):
+    """Boolean array of ``shape``, each entry True with probability p. On NumPy with p = ½ it
+    unpacks random bytes (8 fair bits per byte, several times faster than comparing uniforms)."""
+    if p == 0.5 and getattr(xp, "__name__", "") != "cupy":
+        n = int(np.prod(shape))
+        bits = np.unpackbits(rng.integers(0, 256, size=(n + 7) // 8, dtype=np.uint8), count=n)
+        return bits.view(bool).reshape(shape)
+    return _draw(xp, rng, "uniform", shape, np.float32) < p
 
 
 def arithmetic_crossover(x1, x2, *, w=0.5):
