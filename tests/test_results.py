@@ -1,5 +1,6 @@
 """results.json schema: atomic writes, NaN rejection, and compare()."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -72,3 +73,12 @@ def test_validation_errors(tmp_path):
     (tmp_path / "x.json").write_text("{not json")
     with pytest.raises(ValueError, match="x.json is not valid JSON"):
         read_results(tmp_path / "x.json")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
