@@ -340,3 +340,19 @@ def test_evolve_rejects_bad_data():
 def test_gpu_request_fails_clearly_without_a_gpu():
     with pytest.raises(GPUUnavailableError):
         ev.init_ea(mlp(4, [3], 2), EAConfig(population_size=4, batch_size=2), 0, device="gpu")
+
+
+def test_quick_scale_ea_reaches_90_percent_on_digits():
+    """Acceptance: the chapter's quick final setting (Table 5.1 test shares, λ 100, batch 128,
+    σ 0.03, 600 generations, the 64-32-16-10 network) on digits; ~10 s on one core."""
+    from refimpl.data import load_digits, train_val_split
+    from refimpl.train import evaluate
+    ds = load_digits(seed=0)
+    x_tr, y_tr, x_val, y_val = train_val_split(ds.x_train, ds.y_train, 0.25, seed=0)
+    mean = x_tr.mean(axis=0, keepdims=True)
+    m = ev.thesis_network((1, 8, 8), pool=1, hidden=(32, 16))
+    cfg = EAConfig.table_5_1("test").replace(population_size=100, batch_size=128, sigma=0.03)
+    r = ev.evolve(m, x_tr - mean, y_tr, cfg, generations=600, seed=1, x_val=x_val - mean, y_val=y_val,
+                  record_every=600)
+    acc = evaluate(m, r.best_params, ds.x_test - mean, ds.y_test)["accuracy"]
+    assert acc >= 0.90, f"test accuracy {acc:.4f} < 0.90"
