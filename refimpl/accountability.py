@@ -504,6 +504,15 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
       (max_trial, max_time) and after it (max_gain). When every layer's walk has ended the search
       finishes (``stop_reason = "finished"``), possibly with trials to spare.
 
+    Consequences worth knowing (measured in ``chapters/accountable_accuracy.py``)
+    --------------------------------------------------------------------------
+    * Shifting the *output* layer adds δ·(Σ_j h_j + 1) to every logit alike, so softmax, the
+      cross-entropy and the argmax are unchanged: that layer's walk cannot change the result
+      (up to float rounding) and only spends trials.
+    * Shifting a hidden layer adds δ·(Σ_j x_j + 1) to every pre-activation of the layer — about
+      0.57 per step of δ = 0.0025 on Fashion-MNIST pixels — so the walk drifts monotonically away
+      from the drawn initialization; worse points never end a walk (lines 11–12).
+
     Raises ``ValueError`` for δ = 0 or non-finite, n_layers < 1, an unknown exit rule, a bad
     domain, or an unbounded search; ``TypeError`` for a non-callable objective.
     """

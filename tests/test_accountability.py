@@ -347,3 +347,17 @@ def test_network_objective_scores_divergence_as_zero():
 def test_catalogue_matches_nn():
     from refimpl.accountability import INITIALIZER_DISTRIBUTIONS
     assert set(INITIALIZER_DISTRIBUTIONS) == set(nn.INITIALIZERS)
+
+
+def test_output_layer_shift_adds_the_same_constant_to_every_logit():
+    # why the last layer's walk in Algorithm 1 cannot change the softmax / argmax
+    m = paper_model("MNIST-2", 7, 5, width=6)
+    p = draw_initialization(m, 1, InitScheme("random_normal", "random_normal", {"stddev": 0.5}, {"stddev": 0.5}),
+                            dtype=np.float64)
+    x = np.random.default_rng(2).normal(size=(9, 7))
+    d = m.apply(shift_initialization(m, p, [0, 0, 0.3]), x) - m.apply(p, x)
+    np.testing.assert_allclose(d - d[:, :1], 0.0, atol=1e-12)
+    assert np.all(np.abs(d) > 0.1)
+    # a hidden-layer shift is not such a constant
+    d = m.apply(shift_initialization(m, p, [0.3, 0, 0]), x) - m.apply(p, x)
+    assert np.max(np.abs(d - d[:, :1])) > 1e-3

@@ -1,0 +1,393 @@
+"""Accountable accuracy (Pan, Nguyen, Ahmed): seed variance, δ-search (Algorithm 1) vs random restarts.
+
+Reproduces, for the six models MNIST-1/2/4 and FMNIST-1/2/4 (1, 2, 4 hidden Dense layers of 256):
+  * Sec. 2 / Fig. 1 — the seed-variance distribution: one model trained with many seeds;
+  * RQ1 / Fig. 4 — best gain of accuracy per δ (the paper: δ from 0.002 to 0.0065 by 0.0005);
+  * RQ2 / Figs. 5–6 — gain over the trials at δ = 0.0025 and δ = 0.003, and the gains the paper
+    reports (MNIST 0.04%, 4.02%, 3.17%; FMNIST 2.56%, 3.55%, 3.33%) beside ours;
+  * RQ3 — time per iteration (one iteration = one training);
+and answers, with measured numbers, whether the δ-search beats the restart baseline at equal trial
+budgets. Both are run: Algorithm 1 as the text describes it (δ shifts a fixed initial draw; see
+``refimpl.accountability.asa_search`` for the reading of every line) and the independent random
+restarts that the authors' code actually measured (REFERENCE-NOTES). The text's model reading
+(ReLU, Keras-default glorot_uniform/zeros) is the default; the code's reading (no activations,
+N(0, 1) weights and biases) is run too. It also checks one ADNN spec (``refimpl.spec``).
+
+Scales
+------
+``--scale quick`` (about 2–3 minutes on 2 cores): "MNIST" is scikit-learn's 8×8 digits (1,347
+training images, 64 inputs), "FMNIST" a balanced 1,000-image subset of the Fashion-MNIST training
+set (784 inputs; skipped with the reason if the files are absent); 3 epochs instead of 10; δ in
+{0.002, 0.0025, 0.003, 0.0045, 0.0065} instead of 10 values; 8 trials per search instead of 50;
+a pool of 15 restarts; the code reading only at δ = 0.0025. Accuracies are measured on the training
+data as in Sec. 6.1; the accuracy on held-out test images of the selected initialization is
+reported beside it (never used by the searches).
+``--scale paper``: MNIST and Fashion-MNIST (60,000 training images), 10 epochs, batches of 100,
+Adam lr 1e-3, the full δ grid, 50 trials, 50 restarts; absent data sets are skipped with the reason.
+It checkpoints every finished search to OUT/checkpoint.json and resumes from it.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
+
+from refimpl import data  # noqa: E402
+from refimpl.accountability import (CODE_INIT, TEXT_INIT, NetworkObjective, UserIntent, asa_search,  # noqa: E402
+                                    expected_restart_gain, paper_model, restart_search)
+from refimpl.results import make_results, save_figure, table, write_atomic, write_results  # noqa: E402
+from refimpl.spec import verify  # noqa: E402
+
+PAPER_GAIN_PCT = {"MNIST-1": 0.04, "MNIST-2": 4.02, "MNIST-4": 3.17,
+                  "FMNIST-1": 2.56, "FMNIST-2": 3.55, "FMNIST-4": 3.33}
+PAPER_BASE_ACC_PCT = {"MNIST-1": 88.6, "MNIST-2": 88.5, "MNIST-4": 87.2,
+                      "FMNIST-1": 81.5, "FMNIST-2": 81.6, "FMNIST-4": 80.2}
+PAPER_DELTAS = tuple(round(0.002 + 0.0005 * k, 4) for k in range(10))     # 0.002 ... 0.0065
+
+SETTINGS = {
+    "quick": dict(epochs=3, n_trials=8, n_restarts=15, deltas=(0.002, 0.0025, 0.003, 0.0045, 0.0065),
+                  code_deltas=(0.0025,), code_trials=8, fmnist_train=1000, held_out=500),
+    "paper": dict(epochs=10, n_trials=50, n_restarts=50, deltas=PAPER_DELTAS, code_deltas=PAPER_DELTAS,
+                  code_trials=50, fmnist_train=None, held_out=None),
+}
+
+
+def reproduces(measured_pct: float, paper_pct: float) -> bool:
+    """Our criterion: within max(1 point, half the paper's value) of the paper's gain."""
+    return abs(measured_pct - paper_pct) <= max(1.0, 0.5 * abs(paper_pct))
+
+
+def load_data(family: str, scale: str, cfg: dict, seed: int):
+    """(x_train, y_train, x_held_out, y_held_out, description) or raises DatasetNotFoundError."""
+    if family == "MNIST":
+        if scale == "quick":
+            ds = data.load_digits(seed=seed)
+            desc = "digits (8x8, 1,347 train) standing in for MNIST"
+        else:
+            ds = data.load_mnist()
+            desc = "MNIST (60,000 train)"
+    else:
+        ds = data.load_fashion_mnist()
+        desc = "Fashion-MNIST (60,000 train)"
+    xtr, ytr, xte, yte = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    if family == "FMNIST" and cfg["fmnist_train"]:
+        xtr, ytr = data.balanced_subset(xtr, ytr, cfg["fmnist_train"] // 10, seed=seed)
+        xte, yte = data.balanced_subset(xte, yte, cfg["held_out"] // 10, seed=seed)
+        desc = f"Fashion-MNIST subset ({len(ytr):,} train, {len(yte)} held out)"
+    flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
+    return flat(xtr), ytr, flat(xte), yte, desc
+
+
+class Cached:
+    """Memoises objective(init_seed, offsets): the first run is shared by every search of a model."""
+
+    def __init__(self, objective):
+        self.objective, self.memo = objective, {}
+        self.n_layers = objective.n_layers
+
+    def __call__(self, seed, offsets):
+        key = (seed, tuple(round(o, 10) for o in offsets))
+        if key not in self.memo:
+            self.memo[key] = self.objective(seed, offsets)
+        return self.memo[key]
+
+
+def held_out_gain(result) -> float | None:
+    first, best = result.trials[0].info, result.best_trial.info
+    if "held_out_accuracy" not in first:
+        return None
+    return best["held_out_accuracy"] - first["held_out_accuracy"]
+
+
+def run_model(name, objective, cfg, seed, deltas, n_trials, n_restarts, checkpoint, tag):
+    """All searches for one model and reading: restarts (pool) and one ASA search per δ."""
+    out = {}
+    key = f"{tag}/{name}/restart"
+    if key not in checkpoint:
+        checkpoint[key] = restart_search(objective, objective.n_layers, first_seed=seed,
+                                         intent=UserIntent(max_trial=n_restarts + 1)).to_dict()
+    out["restart"] = checkpoint[key]
+    out["asa"] = {}
+    for d in deltas:
+        key = f"{tag}/{name}/asa/{d}"
+        if key not in checkpoint:
+            checkpoint[key] = asa_search(objective, objective.n_layers, d, init_seed=seed, rng=seed,
+                                         intent=UserIntent(max_trial=n_trials)).to_dict()
+        out["asa"][d] = checkpoint[key]
+    return out
+
+
+def summarize(res: dict) -> dict:
+    """Numbers for one model: first/best accuracies, gains, equal-budget comparison."""
+    rs = res["restart"]
+    accs = [t["accuracy"] for t in rs["trials"]]
+    first, pool = accs[0], accs[1:]
+    rows = {}
+    for d, a in res["asa"].items():
+        n = a["n_trials"]
+        acc_a = [t["accuracy"] for t in a["trials"]]
+        rows[d] = {"n_trials": n, "gain": a["gain"], "curve": (np.maximum.accumulate(acc_a) - acc_a[0]).tolist(),
+                   "restart_expected_gain": expected_restart_gain(first, pool, n),
+                   "restart_literal_gain": max(accs[:n]) - first,
+                   "held_out_gain": None, "stop_reason": a["stop_reason"],
+                   "seconds": sum(t["info"].get("train_seconds", 0.0) for t in a["trials"])}
+        ho = [t["info"].get("held_out_accuracy") for t in a["trials"]]
+        if ho[0] is not None:
+            best = max(range(n), key=lambda i: (acc_a[i], -i))
+            rows[d]["held_out_gain"] = ho[best] - ho[0]
+    best_d = max(rows, key=lambda d: rows[d]["gain"])
+    ho_r = [t["info"].get("held_out_accuracy") for t in rs["trials"]]
+    best_r = max(range(len(accs)), key=lambda i: (accs[i], -i))
+    return {"first_accuracy": first, "restart_accuracies": accs, "restart_gain": rs["gain"],
+            "restart_n_trials": rs["n_trials"],
+            "restart_held_out_gain": None if ho_r[0] is None else ho_r[best_r] - ho_r[0],
+            "seconds_per_iteration": float(np.mean([t["info"]["train_seconds"] for t in rs["trials"]])),
+            "asa": rows, "asa_best_delta": best_d, "asa_best_gain": rows[best_d]["gain"]}
+
+
+def figures(out: Path, summaries: dict, deltas, n_restart_budget, data_desc: dict):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = [f for f in ("MNIST", "FMNIST") if any(k.startswith(f + "-") for k in summaries)]
+    colors = {"1": "tab:blue", "2": "tab:orange", "4": "tab:green"}
+    # Fig. 4: best gain per δ
+    fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
+    for ax, fam in zip(axes[0], families):
+        for name, s in summaries.items():
+            if not name.startswith(fam + "-"):
+                continue
+            h = name.split("-")[1]
+            g = [100 * s["asa"][d]["gain"] for d in deltas]
+            ax.plot(deltas, g, "o-", color=colors[h], label=f"{name} δ-search")
+            i = int(np.argmax(g))
+            ax.plot([deltas[i]], [g[i]], "^", color=colors[h], ms=12)
+            eg = [100 * s["asa"][d]["restart_expected_gain"] for d in deltas]
+            ax.plot(deltas, eg, "--", color=colors[h], alpha=0.7, label=f"{name} restarts (same budget)")
+        ax.set(xlabel="δ", ylabel="gain of accuracy (%)", title=f"Fig. 4-like: {data_desc.get(fam, fam)}", ylim=(-0.1, None))
+        ax.legend(fontsize=7)
+    save_figure(fig, out / "fig4_gain_vs_delta.png")
+    # Figs. 5–6: gain over trials at δ = 0.0025 / 0.003
+    for fig_no, d in ((5, 0.0025), (6, 0.003)):
+        if d not in deltas:
+            continue
+        fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
+        for ax, fam in zip(axes[0], families):
+            for name, s in summaries.items():
+                if not name.startswith(fam + "-"):
+                    continue
+                h = name.split("-")[1]
+                c = 100 * np.array(s["asa"][d]["curve"])
+                ax.plot(np.arange(1, len(c) + 1), c, "o-", color=colors[h], label=f"{name} δ-search")
+                i = int(np.argmax(c))
+                ax.plot([i + 1], [c[i]], "^", color=colors[h], ms=12)
+                accs = s["restart_accuracies"]
+                n = min(len(accs), n_restart_budget)
+                eg = [100 * expected_restart_gain(accs[0], accs[1:], k) for k in range(1, n + 1)]
+                ax.plot(np.arange(1, n + 1), eg, "--", color=colors[h], alpha=0.7, label=f"{name} restarts (expected)")
+            ax.set(xlabel="trial", ylabel="gain of accuracy (%)", title=f"Fig. {fig_no}-like, δ = {d}: {data_desc.get(fam, fam)}")
+            ax.legend(fontsize=7)
+        save_figure(fig, out / f"fig{fig_no}_trials_delta{d}.png")
+    # Fig. 1-like: seed variance
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = list(summaries)
+    for i, name in enumerate(names):
+        a = 100 * np.array(summaries[name]["restart_accuracies"])
+        ax.scatter(np.full(a.size, i) + np.linspace(-0.15, 0.15, a.size), a, s=12)
+        ax.plot([i - 0.25, i + 0.25], [a[0]] * 2, "k-", lw=1)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel="training accuracy (%)", title="Seed variance (Sec. 2): same model, different seeds (bar = first run)")
+    save_figure(fig, out / "fig1_seed_variance.png")
+    # RQ3
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.bar(names, [summaries[n]["seconds_per_iteration"] for n in names])
+    ax.set(ylabel="seconds per iteration (one training)", title="RQ3: time per iteration")
+    save_figure(fig, out / "rq3_time_per_iteration.png")
+
+
+def main(argv=None):
+    args = chapter_parser(__doc__).parse_args(argv)
+    out = output_dir(args, "accountability")
+    cfg = SETTINGS[args.scale]
+    sw = Stopwatch()
+    try:  # one BLAS thread: these matmuls are small, and threads thrash on a shared machine
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+    ckpt_path = out / "checkpoint.json"
+    checkpoint = json.loads(ckpt_path.read_text()) if args.scale == "paper" and ckpt_path.exists() else {}
+
+    def save_ckpt():
+        if args.scale == "paper":
+            write_atomic(ckpt_path, json.dumps(checkpoint))
+
+    notes, skipped, data_desc = [], {}, {}
+    text_summ, code_summ, objectives = {}, {}, {}
+    for family in ("MNIST", "FMNIST"):
+        try:
+            xtr, ytr, xte, yte, desc = load_data(family, args.scale, cfg, args.seed)
+        except data.DatasetNotFoundError as e:
+            skipped[family] = str(e).splitlines()[0]
+            notes.append(f"{family} models skipped: {skipped[family]}")
+            print(f"[skip] {family}: {skipped[family]}")
+            continue
+        data_desc[family] = desc
+        for h in (1, 2, 4):
+            name = f"{family}-{h}"
+            for tag, variant, scheme, deltas, n_trials, n_restarts, summ in (
+                    ("text", "text", TEXT_INIT, cfg["deltas"], cfg["n_trials"], cfg["n_restarts"], text_summ),
+                    ("code", "code", CODE_INIT, cfg["code_deltas"], cfg["code_trials"], cfg["code_trials"] - 1,
+                     code_summ)):
+                model = paper_model(name, xtr.shape[1], 10, variant=variant)
+                obj = Cached(NetworkObjective(model, xtr, ytr, scheme=scheme, epochs=cfg["epochs"],
+                                              batch_size=100, learning_rate=1e-3, train_seed=args.seed,
+                                              x_held_out=xte, y_held_out=yte))
+                if tag == "text":
+                    objectives[name] = obj
+                res = run_model(name, obj, cfg, args.seed, deltas, n_trials, n_restarts, checkpoint, tag)
+                save_ckpt()
+                summ[name] = summarize(res)
+                s = summ[name]
+                print(f"{name:9s} {tag}: first {s['first_accuracy']:.4f}  restart gain {100 * s['restart_gain']:.2f}%"
+                      f"  best δ-search gain {100 * s['asa_best_gain']:.2f}% (δ={s['asa_best_delta']})"
+                      f"  [{float(sw):.0f}s]", flush=True)
+
+    if not text_summ:
+        raise SystemExit("no data set available: " + "; ".join(skipped.values()))
+
+    # --------------------------------------------------------------------- tables
+    deltas = list(cfg["deltas"])
+    gain_rows = []
+    for name, s in text_summ.items():
+        p = PAPER_GAIN_PCT[name]
+        g_asa, g_rs = 100 * s["asa_best_gain"], 100 * s["restart_gain"]
+        gain_rows.append([name, round(100 * s["first_accuracy"], 2), PAPER_BASE_ACC_PCT[name],
+                          round(g_asa, 2), s["asa_best_delta"], round(g_rs, 2), s["restart_n_trials"],
+                          None if code_summ.get(name) is None else round(100 * code_summ[name]["restart_gain"], 2),
+                          p, "yes" if reproduces(g_asa, p) else "no", "yes" if reproduces(g_rs, p) else "no"])
+    gain_cols = ["model", "first acc %", "paper acc %", "δ-search best gain %", "best δ", "restart gain %",
+                 "restart trials", "code-reading restart gain %", "paper gain %", "δ-search reproduces",
+                 "restart reproduces"]
+    print_table("RQ2: gain of accuracy (text reading), beside the paper", gain_cols, gain_rows)
+    if "MNIST-1" in text_summ:
+        s1 = text_summ["MNIST-1"]
+        alt = (f"MNIST-1 with the paper's '0.04%' read as 0.04 = 4%: δ-search {100 * s1['asa_best_gain']:.2f}% "
+               f"({'reproduces' if reproduces(100 * s1['asa_best_gain'], 4.0) else 'does not reproduce'}), restarts "
+               f"{100 * s1['restart_gain']:.2f}% ({'reproduces' if reproduces(100 * s1['restart_gain'], 4.0) else 'does not reproduce'})")
+        print(alt)
+        notes.append(alt)
+
+    rq1_cols = ["model"] + [f"δ={d}" for d in deltas]
+    rq1_rows = [[n] + [round(100 * s["asa"][d]["gain"], 2) for d in deltas] for n, s in text_summ.items()]
+    print_table("RQ1 / Fig. 4: δ-search gain % per δ", rq1_cols, rq1_rows)
+
+    # equal-budget comparison
+    cmp_rows, diffs, wins, losses, ho_diffs = [], [], 0, 0, []
+    for name, s in text_summ.items():
+        for d in deltas:
+            r = s["asa"][d]
+            diff = r["gain"] - r["restart_expected_gain"]
+            diffs.append(diff)
+            wins += diff > 1e-12
+            losses += diff < -1e-12
+            cmp_rows.append([name, d, r["n_trials"], round(100 * r["gain"], 2), round(100 * r["restart_expected_gain"], 2),
+                             round(100 * r["restart_literal_gain"], 2), round(100 * diff, 2),
+                             None if r["held_out_gain"] is None else round(100 * r["held_out_gain"], 2)])
+    cmp_cols = ["model", "δ", "trials", "δ-search gain %", "restart expected gain %", "restart first-n gain %",
+                "difference (pp)", "δ-search held-out gain %"]
+    print_table("δ-search vs restart baseline at equal trial budgets (text reading)", cmp_cols, cmp_rows)
+    mean_diff = float(np.mean(diffs))
+    se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+    beats = mean_diff > 2 * se
+    verdict = (f"δ-search {'BEATS' if beats else 'does NOT beat'} the restart baseline at equal trial budgets: "
+               f"mean gain difference {100 * mean_diff:+.2f} pp (± {100 * se:.2f} standard error) over "
+               f"{len(diffs)} (model, δ) searches; δ-search higher in {wins}, lower in {losses}.")
+    print("\n" + verdict)
+    notes.append(verdict)
+
+    code_rows = [[n, round(100 * s["first_accuracy"], 2), round(100 * s["restart_gain"], 2),
+                  round(100 * s["asa"][0.0025]["gain"], 2) if 0.0025 in s["asa"] else None,
+                  round(100 * s["asa"][0.0025]["restart_expected_gain"], 2) if 0.0025 in s["asa"] else None,
+                  PAPER_GAIN_PCT[n]] for n, s in code_summ.items()]
+    code_cols = ["model", "first acc %", "restart gain %", "δ-search gain % (δ=0.0025)",
+                 "restart expected gain % (same budget)", "paper gain %"]
+    print_table("Authors' code reading (no activations, N(0,1) init)", code_cols, code_rows)
+
+    sv_rows = []
+    for tag, summ in (("text", text_summ), ("code", code_summ)):
+        for n, s in summ.items():
+            a = 100 * np.array(s["restart_accuracies"])
+            sv_rows.append([n, tag, a.size, round(a.mean(), 2), round(a.std(ddof=1), 2), round(a.min(), 2),
+                            round(a.max(), 2), round(a.max() - a.min(), 2)])
+    sv_cols = ["model", "reading", "runs", "mean acc %", "std", "min", "max", "range"]
+    print_table("Sec. 2: seed-variance distribution (training accuracy)", sv_cols, sv_rows)
+
+    rq3_rows = [[n, round(s["seconds_per_iteration"], 3),
+                 round(float(np.mean([s["asa"][d]["seconds"] for d in deltas])), 2)] for n, s in text_summ.items()]
+    rq3_cols = ["model", "seconds per iteration", f"seconds per δ-search ({cfg['n_trials']} trials)"]
+    print_table("RQ3: time per iteration (text reading)", rq3_cols, rq3_rows)
+
+    # --------------------------------------------------------------------- a spec
+    name = "MNIST-2" if "MNIST-2" in objectives else next(iter(objectives))
+    bound = round(text_summ[name]["first_accuracy"] + 0.005, 4)
+    ds_name = ("digits" if args.scale == "quick" else "mnist") if name.startswith("MNIST") else "fashion-mnist"
+    spec_text = (f"model {name} on {ds_name}: "
+                 f"accuracy >= {bound} within max_trial={cfg['n_trials']}, max_time=5m using asa(delta=0.0025)")
+    verdicts = []
+    for text in (spec_text, spec_text.replace("using asa(delta=0.0025)", "using restart")):
+        v = verify(text, objective=objectives[name], seed=args.seed, rng=args.seed)
+        print(f"\nADNN spec: {v.spec.to_text()}\n  -> {v.message}")
+        verdicts.append(v.to_dict() | {"search": None})
+
+    figures(out, text_summ, deltas, cfg["n_trials"], {k: v.split(" (")[0] for k, v in data_desc.items()})
+    notes += [
+        "Reading followed by default: the text (ReLU hidden layers, Keras-default glorot_uniform weights and "
+        "zero biases, δ really shifts a fixed initial draw, Algorithm 1's acceptance rule acts). The authors' code "
+        "reading (no activations, N(0,1) weights and biases, independent restarts) is reported beside it.",
+        "Gains are measured as the paper does, on the training data; 'held-out gain' is the test-image accuracy "
+        "difference of the same selected initialization, never used for selection.",
+        "The paper's MNIST-1 '0.04%' is most likely 0.04 as a fraction (~4%); 'reproduces' uses our criterion "
+        "|ours − paper| <= max(1 pp, 50% of paper) on the paper's number as printed.",
+        f"Scale {args.scale}: " + "; ".join(f"{k}: {v}" for k, v in data_desc.items())
+        + f"; epochs {cfg['epochs']}, {cfg['n_trials']} trials per search, {cfg['n_restarts']} restarts, "
+          f"δ grid {list(cfg['deltas'])}.",
+        "Shifting the output layer by δ adds the same constant to every logit, so it cannot change the softmax "
+        "or the accuracy; shifting a hidden layer adds δ·(sum of its inputs + 1) to every pre-activation, so the "
+        "walk drifts away from the drawn initialization (see asa_search's docstring).",
+        "Equal-budget comparison: the restart baseline's expected gain at the δ-search's trial count, computed "
+        "exactly from the pool of restarts (order statistics); both share the same first run.",
+    ]
+    results = make_results(
+        document="accountability", experiment="seed variance; δ-search (Algorithm 1) vs restart baseline; RQ1-RQ3",
+        scale=args.scale,
+        config={**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, "seed": args.seed,
+                "batch_size": 100, "learning_rate": 1e-3, "data": data_desc, "skipped": skipped,
+                "init_text": TEXT_INIT.describe(), "init_code": CODE_INIT.describe()},
+        seeds=[args.seed],
+        metrics={"text": {n: {k: v for k, v in s.items() if k != "asa"} | {
+                     "asa": {str(d): r for d, r in s["asa"].items()}} for n, s in text_summ.items()},
+                 "code": {n: {k: v for k, v in s.items() if k != "asa"} | {
+                     "asa": {str(d): r for d, r in s["asa"].items()}} for n, s in code_summ.items()},
+                 "equal_budget": {"mean_difference": mean_diff, "standard_error": se, "n": len(diffs),
+                                  "asa_higher": int(wins), "asa_lower": int(losses), "asa_beats_restart": bool(beats)},
+                 "specs": verdicts},
+        tables={"rq2_gains": table(gain_cols, gain_rows), "rq1_gain_per_delta": table(rq1_cols, rq1_rows),
+                "equal_budget": table(cmp_cols, cmp_rows), "code_reading": table(code_cols, code_rows),
+                "seed_variance": table(sv_cols, sv_rows), "rq3_time": table(rq3_cols, rq3_rows)},
+        paper={"gain_pct": PAPER_GAIN_PCT, "base_accuracy_pct": PAPER_BASE_ACC_PCT, "deltas": list(PAPER_DELTAS),
+               "best_deltas": [0.0025, 0.003], "trials": 50},
+        notes=notes, elapsed_seconds=float(sw))
+    write_results(out / "results.json", results)
+    print(f"\nwrote {out / 'results.json'} and figures ({float(sw):.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
