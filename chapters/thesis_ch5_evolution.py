@@ -336,7 +336,7 @@ def main(argv=None):
     runner = Runner(model, data, args.scale, out, args.device, args.progress, args.seed)
     reps = range(sc["reps"])
     base = EAConfig.table_5_1("validation").replace(
-        sigma=sc["sigma"], tau=sc["tau"], **({} if args.scale == "paper" else sc["base"]))
+        sigma=sc["sigma"], tau=sc["tau"], **sc["base"])
     tables, metrics = {}, {}
 
     def k_for(g):
@@ -416,6 +416,8 @@ def main(argv=None):
                                        "median_val_accuracy": float(np.median(r53[best]))}
     sig_rows = []
     for cx, pc in (("uniform", 0.75), ("arithmetic", 0.5)):
+        if (cx, pc, CONTROLS[0]) not in r53:
+            continue
         for ctl in CONTROLS:
             others = [c for c in CONTROLS if c != ctl]
             sig_rows.append([cx, pc, ctl, float(np.median(r53[(cx, pc, ctl)]))]
@@ -431,8 +433,7 @@ def main(argv=None):
     print(f"[{float(sw):.0f}s] Figs. 5.3 / 5.4 done")
 
     # ---- Sec. 5.3.5: EA (Table 5.1 test column) vs Adam -------------------------------------
-    final = EAConfig.table_5_1("test").replace(sigma=sc["sigma"], tau=sc["tau"],
-                                               **({} if args.scale == "paper" else sc["final"]))
+    final = EAConfig.table_5_1("test").replace(sigma=sc["sigma"], tau=sc["tau"], **sc["final"])
     G = sc["final_generations"]
     ea_runs = [runner.ea(final, G, rep, test=True) for rep in reps]
     adam_runs = [runner.adam(G, sc["adam_batch"], rep) for rep in reps]
