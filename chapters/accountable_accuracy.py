@@ -202,7 +202,8 @@ def figures(out: Path, summaries: dict, deltas, n_restart_budget, data_desc: dic
         ax.scatter(np.full(a.size, i) + np.linspace(-0.15, 0.15, a.size), a, s=12)
         ax.plot([i - 0.25, i + 0.25], [a[0]] * 2, "k-", lw=1)
     ax.set_xticks(range(len(names)), names)
-    ax.set(ylabel="training accuracy (%)", title="Seed variance (Sec. 2): same model, different seeds (bar = first run)")
+    ax.set(ylabel="training accuracy (%)", title="Seed variance (Sec. 2): same model, different seeds (bar = first run)\n"
+           + "; ".join(f"{k} = {v}" for k, v in data_desc.items()))
     save_figure(fig, out / "fig1_seed_variance.png")
     # RQ3
     fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -32,7 +32,7 @@ An objective is ``objective(init_seed: int, offsets: tuple[float, ...]) -> accur
 ``init_seed`` selects the random draw of the initial parameters and ``offsets[i]`` is the value δ·k
 added to every initial weight *and* bias of the i-th weight layer (Algorithm 1, lines 7–8). It
 returns the accuracy in [0, 1] as a float, or a mapping with key ``"accuracy"`` (other keys are
-kept in the trial log). The loss of Algorithm 1 is ``L(W, B) = 1 − accuracy`` (Sec. 5.1.2: "we use
+kept in the trial log). The loss of Algorithm 1 is ``L(W, B) = 1 − accuracy`` (Sec. 5.1, after Algorithm 1: "we use
 the probability as the output metric and 1-loss represents the accuracy").
 """
 from __future__ import annotations
