@@ -355,4 +355,5 @@ def test_quick_scale_ea_reaches_90_percent_on_digits():
     r = ev.evolve(m, x_tr - mean, y_tr, cfg, generations=600, seed=1, x_val=x_val - mean, y_val=y_val,
                   record_every=600)
     acc = evaluate(m, r.best_params, ds.x_test - mean, ds.y_test)["accuracy"]
+    print(f"digits test accuracy {acc:.4f}")
     assert acc >= 0.90, f"test accuracy {acc:.4f} < 0.90"
