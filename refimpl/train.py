@@ -72,7 +72,7 @@ def _is_classification(y) -> bool:
 
 def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
         optimizer=None, loss: str | Callable = "cross_entropy", seed: int | np.random.Generator = 0,
-        validation: tuple | None = None, state=None, opt_state=None,
+        validation: tuple | None = None, state=None, opt_state=None, shuffle: bool = True,
         progress: bool = True, desc: str = "train",
         callback: Callable | None = None) -> FitResult:
     """Train ``model`` from ``params`` by minibatch gradient descent.
@@ -87,6 +87,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     optimizer : an optimizer of :mod:`refimpl.optim` (default ``Adam()``).
     loss : ``"cross_entropy"`` (Eq. 2.7), ``"mse"`` (Eq. 2.4) or ``f(outputs, targets) -> scalar``.
     seed : int or Generator for the per-epoch shuffling; equal seeds give equal runs.
+    shuffle : reshuffle every epoch (default); ``False`` keeps the data order (batches in fixed order).
     validation : optional ``(x_val, y_val)`` evaluated after every epoch.
     state : BatchNorm running statistics (``model.init_state()``), required if the model has BatchNorm.
     opt_state : resume an optimizer state from an earlier :class:`FitResult`.
@@ -124,7 +125,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
               dynamic_ncols=True) as bar:
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            order = rng.permutation(n)
+            order = rng.permutation(n) if shuffle else np.arange(n)
             total_loss, correct = 0.0, 0
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]

@@ -32,6 +32,9 @@ def test_same_seed_same_run(digits):
     c = fit(m, m.init(1), x, y, epochs=2, batch_size=16, seed=8, progress=False)
     assert a.history["loss"] == b.history["loss"] and a.history["loss"] != c.history["loss"]
     np.testing.assert_array_equal(a.params[-1]["W"], b.params[-1]["W"])
+    d = fit(m, m.init(1), x, y, epochs=2, batch_size=16, seed=7, shuffle=False, progress=False)
+    e = fit(m, m.init(1), x, y, epochs=2, batch_size=16, seed=8, shuffle=False, progress=False)
+    assert d.history["loss"] == e.history["loss"] != a.history["loss"]  # fixed order ignores the seed
 
 
 def test_batchnorm_cnn_trains_and_updates_running_statistics(digits):
