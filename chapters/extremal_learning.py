@@ -162,7 +162,7 @@ def main(argv=None):
     def row(name, res, i, seconds):
         xi = res.x[i]
         inside = np.clip(xi, *window)
-        f_in = float(predict(model, params, inside[None].astype(np.float32))[0, 0])
+        f_in = float(model.apply(params, inside[None])[0, 0])          # float64, as the MILP
         violation = float(np.max(np.maximum(window[0] - xi, 0) + np.maximum(xi - window[1], 0)))
         return [name, float(res.y[i]), violation, f_in, cert.value - f_in,
                 float(np.max(np.abs(inside - cert.x))), seconds]

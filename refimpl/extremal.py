@@ -160,7 +160,6 @@ def network_output(model, params, x, output_index: int | None = None):
     forward = model.apply if isinstance(model, Sequential) else model
     out = forward(params, x)
     if out.ndim == 1:
-        n_out = 1
         if output_index not in (None, 0):
             raise ValueError(f"the network has one output; output_index {output_index} is out of range")
         return out
@@ -172,7 +171,7 @@ def network_output(model, params, x, output_index: int | None = None):
             raise ValueError(f"the network has {n_out} outputs; choose the one to extremize "
                              f"with output_index (0..{n_out - 1})")
         output_index = 0
-    if not (isinstance(output_index, (int, np.integer)) and -n_out <= output_index < n_out):
+    if not (isinstance(output_index, (int, np.integer)) and 0 <= output_index < n_out):
         raise ValueError(f"output_index must be an int in [0, {n_out}), got {output_index!r}")
     return out[:, output_index]
 
