@@ -188,22 +188,38 @@ class Difference:
         return f"{self.path}: {self.reason} (reference {self.reference!r}, candidate {self.candidate!r})"
 
 
+def _is_timing(name) -> bool:
+    return "seconds" in str(name).lower()
+
+
+def _blank_timing_columns(t: dict) -> dict:
+    """A copy of a table with the cells of its timing columns set to None (indices unchanged)."""
+    timing = {i for i, c in enumerate(t["columns"]) if _is_timing(c)}
+    rows = [[None if i in timing else v for i, v in enumerate(r)] if isinstance(r, list) else r
+            for r in t["rows"]]
+    return {**t, "rows": rows}
+
+
 def compare(reference: dict, candidate: dict, *, rtol: float = 1e-5, atol: float = 1e-8,
-            ignore: tuple[str, ...] = _VOLATILE) -> list[Difference]:
+            ignore: tuple[str, ...] = _VOLATILE, timings: bool = False) -> list[Difference]:
     """Every entry where ``candidate`` differs from ``reference``.
 
     Numbers are equal when ``|c − r| <= atol + rtol·|r|`` (booleans and strings exactly);
     missing or extra keys, type and length mismatches are reported. Top-level keys in
     ``ignore`` (by default the volatile ``versions``, ``elapsed_seconds``, ``created``) are skipped.
+    Wall-clock durations are machine-dependent: by convention they are stored under keys and
+    table columns whose names contain ``"seconds"``, and are skipped unless ``timings=True``.
     Returns an empty list when the results agree.
     """
     diffs: list[Difference] = []
 
     def walk(r, c, path):
+        if not timings and isinstance(r, dict) and isinstance(c, dict) and {"columns", "rows"} <= r.keys() & c.keys():
+            r, c = _blank_timing_columns(r), _blank_timing_columns(c)
         if isinstance(r, dict) and isinstance(c, dict):
             for k in r.keys() | c.keys():
                 p = f"{path}.{k}"
-                if path == "$" and k in ignore:
+                if (path == "$" and k in ignore) or (not timings and _is_timing(k)):
                     continue
                 if k not in c:
                     diffs.append(Difference(p, r[k], None, "missing in candidate"))

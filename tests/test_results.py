@@ -58,7 +58,7 @@ def test_compare_reports_every_difference():
     paths = [d.path for d in compare(ref, cand, rtol=1e-6)]
     assert paths == ["$.config.extra", "$.metrics.curve[2]", "$.paper.acc"]
     assert [d.path for d in compare(ref, cand, rtol=1e-6, ignore=())][0] == "$.config.extra"
-    assert "$.elapsed_seconds" in [d.path for d in compare(ref, cand, ignore=())]
+    assert "$.elapsed_seconds" in [d.path for d in compare(ref, cand, ignore=(), timings=True)]
 
 
 def test_validation_errors(tmp_path):
@@ -82,3 +82,15 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_compare_skips_timings_unless_asked():
+    ref = _results(metrics={"acc": 0.9, "fit_seconds": 1.0},
+                   tables={"t": table(["model", "seconds per trial", "acc"], [["a", 1.0, 0.5]])})
+    cand = json.loads(json.dumps(ref))
+    cand["metrics"]["fit_seconds"] = 2.0
+    cand["tables"]["t"]["rows"][0][1] = 3.0
+    assert compare(ref, cand) == []
+    assert [d.path for d in compare(ref, cand, timings=True)] == ["$.metrics.fit_seconds", "$.tables.t.rows[0][1]"]
+    cand["tables"]["t"]["rows"][0][2] = 0.6                 # a real difference is still found
+    assert [d.path for d in compare(ref, cand)] == ["$.tables.t.rows[0][2]"]
