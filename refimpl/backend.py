@@ -25,6 +25,7 @@ __all__ = [
     "array_module",
     "asnumpy",
     "cupy_or_none",
+    "raw_module",
     "gpu_available",
     "is_cupy",
     "to_device",
@@ -64,6 +65,13 @@ def array_module(*arrays: Any):
 
             return cupy
     return anp
+
+
+def raw_module(*arrays: Any):
+    """``numpy`` or ``cupy`` itself (not the autograd wrapper), for code that is never traced:
+    in-place updates (``out=``), strided views, and the insides of custom autograd primitives."""
+    xp = array_module(*arrays)
+    return np if xp is anp else xp
 
 
 def gpu_available() -> bool:

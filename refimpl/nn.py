@@ -26,7 +26,7 @@ import numpy as np
 from autograd.scipy.special import expit as _expit
 from autograd.extend import defvjp, primitive
 
-from .backend import array_module
+from .backend import array_module, raw_module
 
 __all__ = [
     "INITIALIZERS", "ACTIVATIONS",
@@ -158,6 +158,14 @@ def initialize(name: str, rng: np.random.Generator, shape: tuple[int, ...], *,
     return np.stack([init(rng, tuple(shape), **kwargs) for _ in range(population)]).astype(dtype)
 
 
+def _mean(x, axis=None):
+    """Mean as sum·(1/n): autograd's own ``mean`` gradient silently promotes float32 to float64."""
+    xp = array_module(x)
+    axes = tuple(range(x.ndim)) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    n = int(np.prod([x.shape[a] for a in axes]))
+    return xp.sum(x, axis=axis) * (1.0 / n)
+
+
 # --------------------------------------------------------------------------------------------
 # Dense layer (Eq. 2.9)
 # --------------------------------------------------------------------------------------------
@@ -209,12 +217,6 @@ def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, in
     raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
 
 
-def _raw_module(a):
-    """numpy or cupy (not the autograd wrapper) for use inside primitives."""
-    xp = array_module(a)
-    return np if xp is anp else xp
-
-
 def _windows(xp, xpad, kh, kw, sh, sw, ho, wo):
     """Strided view (N, C, ho, wo, kh, kw) of a padded NCHW array (no copy)."""
     n, c, _, _ = xpad.shape
@@ -230,7 +232,7 @@ def _im2col(x, kh, kw, stride, padding):
     This layout makes the copy out of the strided window view run along contiguous image
     rows, and makes every kernel offset's block of the gradient contiguous (see col2im).
     """
-    xp = _raw_module(x)
+    xp = raw_module(x)
     n, c, h, w = x.shape
     ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
@@ -254,7 +256,7 @@ def _conv2d_raw(x, K, stride, padding):
 
 def _conv2d_vjp_x(ans, x, K, stride, padding):
     def vjp(g):
-        xp = _raw_module(g)
+        xp = raw_module(g)
         cout, cin, kh, kw = K.shape
         n, _, h, w = x.shape
         ho, wo = g.shape[2], g.shape[3]
@@ -275,7 +277,7 @@ def _conv2d_vjp_x(ans, x, K, stride, padding):
 
 def _conv2d_vjp_K(ans, x, K, stride, padding):
     def vjp(g):
-        xp = _raw_module(g)
+        xp = raw_module(g)
         cout, cin, kh, kw = K.shape
         cols, _ = _im2col(x, kh, kw, stride, padding)
         g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(cout, -1)
@@ -376,7 +378,7 @@ def global_avg_pool2d(x):
     """Mean over the spatial axes: ``(N, C, H, W) -> (N, C)``."""
     if x.ndim != 4:
         raise ValueError(f"global_avg_pool2d expects an NCHW input, got shape {x.shape}")
-    return array_module(x).mean(x, axis=(2, 3))
+    return _mean(x, axis=(2, 3))
 
 
 # --------------------------------------------------------------------------------------------
@@ -402,8 +404,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, *, training: bool,
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     if training:
-        mean = xp.mean(x, axis=axes)
-        var = xp.mean((x - mean.reshape(shape)) ** 2, axis=axes)
+        mean = _mean(x, axis=axes)
+        var = _mean((x - mean.reshape(shape)) ** 2, axis=axes)
         from autograd.tracer import getval  # noqa: PLC0415
         new_mean = momentum * running_mean + (1 - momentum) * getval(mean)
         new_var = momentum * running_var + (1 - momentum) * getval(var)
@@ -419,8 +421,8 @@ def batch_norm(x, gamma, beta, running_mean, running_var, *, training: bool,
 # --------------------------------------------------------------------------------------------
 
 def relu(x):
-    """ReLU(x) = max(0, x) (Eq. 2.10)."""
-    return array_module(x).maximum(x, 0)
+    """ReLU(x) = max(0, x) (Eq. 2.10), written x·[x > 0] so that its gradient keeps the dtype."""
+    return x * (x > 0)
 
 
 def sigmoid(x):
@@ -500,7 +502,7 @@ def cross_entropy(logits, labels):
     """
     onehot = _one_hot_like(logits, labels)
     xp = array_module(logits)
-    return xp.mean(logsumexp(logits, axis=-1) - xp.sum(onehot * logits, axis=-1), axis=-1)
+    return _mean(logsumexp(logits, axis=-1) - xp.sum(onehot * logits, axis=-1), axis=-1)
 
 
 def mse(pred, target):
@@ -518,7 +520,7 @@ def mse(pred, target):
     err = (pred - target) ** 2
     if len(tshape) == 2:
         err = xp.sum(err, axis=-1)
-    return xp.mean(err, axis=-1)
+    return _mean(err, axis=-1)
 
 
 def weighted_binary_cross_entropy(logit, y, w: float = 1.0):
@@ -531,9 +533,10 @@ def weighted_binary_cross_entropy(logit, y, w: float = 1.0):
     if not w > 0:
         raise ValueError(f"weight w must be > 0, got {w}")
     xp = array_module(logit)
+    y = xp.asarray(y, dtype=logit.dtype)  # integer labels must not promote the loss to float64
     sp_neg = xp.logaddexp(0.0, -logit)  # −log σ(ŷ)
     sp_pos = xp.logaddexp(0.0, logit)   # −log(1 − σ(ŷ))
-    return xp.mean(w * y * sp_neg + (1 - y) * sp_pos, axis=-1)
+    return _mean(w * y * sp_neg + (1 - y) * sp_pos, axis=-1)
 
 
 def accuracy(logits, labels):

@@ -2,8 +2,8 @@
 
 ``fit`` runs seeded, shuffled minibatch gradient descent (autograd on the CPU) with a tqdm
 progress bar and a per-epoch history of loss and accuracy on the training data and an
-optional validation set. It stops with :class:`TrainingDivergedError` (carrying the last
-finite parameters) as soon as a loss is NaN or infinite. ``evaluate`` and ``predict`` run the
+optional validation set. It stops with :class:`TrainingDivergedError` (carrying the
+parameters reached) as soon as a loss is NaN or infinite. ``evaluate`` and ``predict`` run the
 network in evaluation mode in batches.
 """
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from autograd import value_and_grad
 from autograd.tracer import getval
 from tqdm.auto import tqdm
 
 from . import nn
+from .autodiff import value_and_grad
+from .backend import tree_map
 from .optim import Adam
 
 __all__ = ["FitResult", "TrainingDivergedError", "fit", "evaluate", "predict", "get_loss"]
@@ -38,7 +39,8 @@ def get_loss(loss: str | Callable) -> Callable:
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite.
 
-    Attributes: ``params`` and ``state`` (the last parameters whose loss was finite),
+    Attributes: ``params`` and ``state`` (the parameters at which the loss was first
+    non-finite; no update was made from them),
     ``history`` (completed epochs), ``epoch`` and ``batch`` (where it happened, 0-based).
     """
 
@@ -80,7 +82,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     Parameters
     ----------
     model : :class:`refimpl.model.Sequential` (anything with ``input_shape`` and ``apply_with_state``).
-    params : parameter list from ``model.init`` (float32 by default); not modified.
+    params : parameter list from ``model.init`` (float32 by default); not modified (``fit`` trains a copy).
     x, y : training inputs ``(N, *model.input_shape)`` and targets ``(N,)`` int labels for
         classification or ``(N, D)`` floats for regression.
     epochs, batch_size : passes over the data and examples per step (the last batch may be smaller).
@@ -108,7 +110,10 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     loss_fn = get_loss(loss)
     classify = _is_classification(y)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    opt_state = optimizer.init(params) if opt_state is None else opt_state
+    # fit owns copies of the parameters and optimizer state and updates them in place
+    params = tree_map(lambda a: a.copy(), params)
+    opt_state = optimizer.init(params) if opt_state is None else tree_map(
+        lambda a: a.copy() if hasattr(a, "copy") else a, opt_state)
     n = x.shape[0]
     n_batches = -(-n // batch_size)
 
@@ -136,9 +141,9 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
                 if not np.isfinite(value):
                     raise TrainingDivergedError(
                         f"training loss became {value} at epoch {epoch}, batch {b}; "
-                        f"try a smaller learning rate (the error carries the last finite parameters)",
+                        f"try a smaller learning rate (the error carries the parameters reached)",
                         params=params, state=state, history=history, epoch=epoch, batch=b)
-                params, opt_state = optimizer.update(params, grads, opt_state)
+                params, opt_state = optimizer.update(params, grads, opt_state, inplace=True)
                 state = aux["new_state"] if state is not None else None
                 total_loss += value * len(idx)
                 if classify:

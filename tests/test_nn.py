@@ -257,3 +257,27 @@ def test_bad_input_gives_clear_errors():
         nn.mse(np.zeros((4, 1)), np.zeros(4))
     with pytest.raises(ValueError, match="unknown activation"):
         nn.get_activation("swish")
+
+
+def test_gradients_stay_float32():
+    """Every block's backward pass stays in float32 (a float64 detour costs 2x time and memory)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 2, 6, 6)).astype(np.float32)
+    K = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    g1, b1 = np.ones(2, np.float32), np.zeros(2, np.float32)
+    labels = np.array([0, 1, 2, 1])
+    blocks = {
+        "dense+relu": lambda z: np.sum(nn.relu(nn.dense(z.reshape(4, -1), np.ones((72, 3), np.float32)))),
+        "conv2d": lambda z: np.sum(nn.conv2d(z, K, padding="same", stride=2)),
+        "max_pool2d": lambda z: np.sum(nn.max_pool2d(z, 2, 1, "same")),
+        "avg_pool2d": lambda z: np.sum(nn.avg_pool2d(z, 3, 2, "same")),
+        "global_avg_pool2d": lambda z: np.sum(nn.global_avg_pool2d(z)),
+        "batch_norm": lambda z: np.sum(nn.batch_norm(z, g1, b1, b1, g1, training=True)[0] ** 2),
+        "activations": lambda z: np.sum(nn.sigmoid(z) + nn.tanh(z) + nn.softmax(z) + nn.log_softmax(z)),
+        "cross_entropy": lambda z: nn.cross_entropy(z.reshape(4, -1)[:, :3], labels),
+        "mse": lambda z: nn.mse(z.reshape(4, -1), np.zeros((4, 72), np.float32)),
+        "wbce": lambda z: nn.weighted_binary_cross_entropy(z.reshape(4, -1)[:, 0], labels % 2, 2.0),
+    }
+    for name, f in blocks.items():
+        assert f(x).dtype == np.float32, name
+        assert grad(f)(x).dtype == np.float32, name

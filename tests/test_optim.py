@@ -60,3 +60,23 @@ def test_invalid_hyperparameters():
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
         get_optimizer("rmsprop")
     assert get_optimizer("AdamW", lr=0.01) == AdamW(lr=0.01)
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), SGD(0.1, momentum=0.9), SGD(0.1, momentum=0.9, nesterov=True),
+                                 Adam(0.01), AdamW(0.01), Adamax(0.01)])
+def test_inplace_update_equals_pure_update(opt):
+    rng = np.random.default_rng(0)
+    params = [{"W": rng.standard_normal((3, 2)).astype(np.float32), "b": np.zeros(2, np.float32)}, {}]
+    state = opt.init(params)
+    for _ in range(3):
+        grads = [{"W": rng.standard_normal((3, 2)).astype(np.float32),
+                  "b": rng.standard_normal(2).astype(np.float32)}, {}]
+        pure, pure_state = opt.update(params, grads, state)
+        W_before = params[0]["W"].copy()
+        inplace, state = opt.update(params, grads, state, inplace=True)
+        assert inplace[0]["W"] is params[0]["W"]                      # the same buffers ...
+        assert not np.array_equal(params[0]["W"], W_before)           # ... overwritten
+        np.testing.assert_array_equal(inplace[0]["W"], pure[0]["W"])  # with the same numbers
+        np.testing.assert_array_equal(inplace[0]["b"], pure[0]["b"])
+        assert state["step"] == pure_state["step"]
+        params = inplace

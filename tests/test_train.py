@@ -57,7 +57,7 @@ def test_regression_with_mse_has_no_accuracy():
     np.testing.assert_allclose(r.params[0]["W"][:, 0], [2, -1], atol=1e-2)
 
 
-def test_nan_loss_stops_with_last_finite_parameters(digits):
+def test_nan_loss_stops_with_the_parameters_reached(digits):
     m = mlp((1, 8, 8), [8], 10)
     x = digits.x_train[:64].copy()
     x[3, 0, 0, 0] = np.nan
