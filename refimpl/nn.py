@@ -217,77 +217,45 @@ def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, in
     raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
 
 
-def _windows(xp, xpad, kh, kw, sh, sw, ho, wo):
-    """Strided view (N, C, ho, wo, kh, kw) of a padded NCHW array (no copy)."""
-    n, c, _, _ = xpad.shape
-    s = xpad.strides
-    return xp.lib.stride_tricks.as_strided(
-        xpad, shape=(n, c, ho, wo, kh, kw),
-        strides=(s[0], s[1], s[2] * sh, s[3] * sw, s[2], s[3]))
-
-
+@primitive
 def _im2col(x, kh, kw, stride, padding):
-    """Columns ``(kh·kw·C, N·ho·wo)`` of an NCHW input (rows ordered kernel offset, then channel).
+    """Columns ``(N·ho·wo, kh·kw·C)`` of an NCHW input: row (n, i, j) holds the kh×kw×C window
+    under output pixel (i, j), ordered (m, q, c).
 
-    This layout makes the copy out of the strided window view run along contiguous image
-    rows, and makes every kernel offset's block of the gradient contiguous (see col2im).
+    The input is copied once into a zero-padded NHWC array; the columns are then one copy out
+    of a strided window view of it, reading runs of C contiguous values. This row-major layout
+    gives OpenBLAS its fast shapes in the forward and both backward products.
     """
     xp = raw_module(x)
     n, c, h, w = x.shape
     ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
-    xpad = xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if (pt or pb or pl or pr) else x
-    win = _windows(xp, xp.ascontiguousarray(xpad), kh, kw, stride[0], stride[1], ho, wo)
-    return win.transpose(4, 5, 1, 0, 2, 3).reshape(kh * kw * c, n * ho * wo), (ho, wo)
+    xh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    xh[:, pt:pt + h, pl:pl + w, :] = x.transpose(0, 2, 3, 1)
+    s = xh.strides
+    win = xp.lib.stride_tricks.as_strided(
+        xh, shape=(n, ho, wo, kh, kw, c),
+        strides=(s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
+    return win.reshape(n * ho * wo, kh * kw * c)
 
 
-def _kernel_matrix(K):
-    """K ``(C_out, C_in, kh, kw)`` as ``(C_out, kh·kw·C_in)``, matching :func:`_im2col`'s rows."""
-    return K.transpose(0, 2, 3, 1).reshape(K.shape[0], -1)
+def _col2im(cols, x_shape, kh, kw, stride, padding):
+    """Adjoint of :func:`_im2col`: add every column entry back onto the pixel it was read from,
+    one strided addition per kernel offset (kh·kw of them, never a loop over pixels)."""
+    xp = raw_module(cols)
+    n, c, h, w = x_shape
+    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
+    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
+    g = cols.reshape(n, ho, wo, kh, kw, c)
+    gh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=cols.dtype)
+    for m in range(kh):
+        for q in range(kw):
+            gh[:, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1], :] += g[:, :, :, m, q, :]
+    return gh[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
 
 
-@primitive
-def _conv2d_raw(x, K, stride, padding):
-    cout, _, kh, kw = K.shape
-    cols, (ho, wo) = _im2col(x, kh, kw, stride, padding)
-    y = _kernel_matrix(K) @ cols  # (C_out, N·ho·wo): the single GEMM
-    return y.reshape(cout, x.shape[0], ho, wo).transpose(1, 0, 2, 3)
-
-
-def _conv2d_vjp_x(ans, x, K, stride, padding):
-    def vjp(g):
-        xp = raw_module(g)
-        cout, cin, kh, kw = K.shape
-        n, _, h, w = x.shape
-        ho, wo = g.shape[2], g.shape[3]
-        _, pt, _ = conv_output_size(h, kh, stride[0], padding)
-        _, pl, _ = conv_output_size(w, kw, stride[1], padding)
-        g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(cout, n * ho * wo)
-        gcols = (_kernel_matrix(K).T @ g_t).reshape(kh, kw, cin, n, ho, wo)
-        hp = max(h + pt, (ho - 1) * stride[0] + kh)
-        wp = max(w + pl, (wo - 1) * stride[1] + kw)
-        gpad = xp.zeros((cin, n, hp, wp), dtype=g.dtype)  # channel-major, like gcols
-        # col2im: one strided add of a contiguous block per kernel offset, never a loop over pixels
-        for m in range(kh):
-            for q in range(kw):
-                gpad[:, :, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += gcols[m, q]
-        return gpad[:, :, pt:pt + h, pl:pl + w].transpose(1, 0, 2, 3)
-    return vjp
-
-
-def _conv2d_vjp_K(ans, x, K, stride, padding):
-    def vjp(g):
-        xp = raw_module(g)
-        cout, cin, kh, kw = K.shape
-        cols, _ = _im2col(x, kh, kw, stride, padding)
-        g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(cout, -1)
-        # (cols @ g_tᵀ)ᵀ rather than g_t @ colsᵀ: the same product, but OpenBLAS is over 10×
-        # slower on the latter's layout for these long-and-thin shapes (benchmarks/conv.py)
-        return (cols @ g_t.T).T.reshape(cout, kh, kw, cin).transpose(0, 3, 1, 2)
-    return vjp
-
-
-defvjp(_conv2d_raw, _conv2d_vjp_x, _conv2d_vjp_K)
+defvjp(_im2col, lambda ans, x, kh, kw, stride, padding:
+       lambda g: _col2im(g, x.shape, kh, kw, stride, padding))
 
 
 def _pair(v, name):
@@ -309,9 +277,10 @@ def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
     stride : int or (sh, sw).
     padding : ``"valid"`` (Eq. 2.11 as written) or ``"same"`` (zero padding, output ceil(H/stride)).
 
-    Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col through a strided window view
-    plus one matrix product; the gradient (custom VJP) is one GEMM for K and one GEMM plus
-    kh·kw strided additions (col2im) for x. Raises ``ValueError`` on mismatched shapes.
+    Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col (a strided window view, copied
+    once) plus one matrix product, which autograd differentiates as two more products; the
+    only hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
+    Raises ``ValueError`` on mismatched shapes.
     """
     stride = _pair(stride, "stride")
     if x.ndim != 4 or K.ndim != 4:
@@ -320,9 +289,13 @@ def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
     if x.shape[1] != K.shape[1]:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]} "
                          f"(x {x.shape}, K {K.shape})")
-    conv_output_size(x.shape[2], K.shape[2], stride[0], padding)  # validates
-    conv_output_size(x.shape[3], K.shape[3], stride[1], padding)
-    y = _conv2d_raw(x, K, stride, padding)
+    xp = array_module(x, K)
+    n, (cout, cin, kh, kw) = x.shape[0], K.shape
+    ho = conv_output_size(x.shape[2], kh, stride[0], padding)[0]  # also validates
+    wo = conv_output_size(x.shape[3], kw, stride[1], padding)[0]
+    cols = _im2col(x, kh, kw, stride, padding)                      # (N·ho·wo, kh·kw·C_in)
+    kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
+    y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
     if b is None:
         return y
     if b.shape != (K.shape[0],):
