@@ -194,7 +194,7 @@ def dense(x, W, b=None):
 
 
 # --------------------------------------------------------------------------------------------
-# Convolution (Eq. 2.11): im2col with strided windows + one GEMM, custom VJP
+# Convolution (Eq. 2.11): im2col (strided windows) + one GEMM; col2im is the adjoint of im2col
 # --------------------------------------------------------------------------------------------
 
 def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
