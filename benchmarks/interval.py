@@ -7,14 +7,16 @@
    forward + backward of the same network on one input sample, written in plain NumPy and
    computing the same adjoints (input and hidden nodes; target ratio ≤ 2.5). Also shown: the
    float backward that additionally forms the weight gradients (what training does), autograd's
-   forward + backward, the sweep with outward rounding off, and ``significance.analyse``
-   (ten reverse sweeps, one per output, |W| recomputed).
+   forward + backward, the sweep with outward rounding off, ``significance.analyse`` (ten
+   reverse sweeps, one per output, |W| recomputed), and the matrix-vector products alone: the
+   interval sweep must stream both W and |W| in each direction, the float sweep only W, so
+   for one sample (memory-bound GEMVs) their ratio, about 2, is the floor of the target ratio.
 2. The same sweep against mpmath's interval arithmetic (``mpmath.iv``, 53-bit) on a slice of
    the network (784 inputs -> ``--slice`` sigmoid units -> sum), which is too slow to run whole;
    the speed-up is measured on the identical slice (target ≥ 1000×).
 
-Timings are the median of ``--repeats`` runs (after one warm-up) on this machine; only the
-ratios are meaningful across machines.
+Timings are the median of ``--repeats`` runs (after one warm-up), the sweeps of part 1 timed
+round-robin; only the ratios are meaningful across machines.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import autograd
 import autograd.numpy as anp
 import mpmath
 import numpy as np
+from scipy.special import expit
 
 from refimpl import interval as ia
 from refimpl import nn
@@ -42,6 +45,31 @@ def median_time(f, repeats):
         f()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
+
+
+def median_times(fns: dict, repeats):
+    """Median run time of each function, timed round-robin (one run of each in turn), so load
+    from other processes on a shared machine affects all of them alike."""
+    for f in fns.values():
+        f()
+    ts = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in ts.items()}
+
+
+def gemvs_only(Ws, absWs, x, interval):
+    """Only the matrix-vector products of a sweep: float c·W forward and W·ḡ backward; the
+    interval sweep also needs r·|W| and |W|·r̄ (four passes over the weights instead of two)."""
+    c, r = x, x
+    for W, A in zip(Ws, absWs):
+        c, r = np.tanh(c @ W), (np.tanh(r @ A) if interval else None)
+    g, h = np.ones(Ws[-1].shape[1]), np.ones(Ws[-1].shape[1])
+    for W, A in zip(Ws[::-1], absWs[::-1]):
+        g, h = W @ g, (A @ h if interval else None)
 
 
 def network(seed=0):
@@ -69,7 +97,7 @@ def float_sweep(Ws, bs, x, weight_grads=False):
     v = x
     for k, (W, b) in enumerate(zip(Ws, bs)):
         z = v @ W + b
-        v = nn.sigmoid(z) if k < len(Ws) - 1 else np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        v = expit(z) if k < len(Ws) - 1 else np.exp(z - z.max()) / np.exp(z - z.max()).sum()
         acts.append(v)
     s = acts[-1]
     g = s * (np.eye(len(s))[0] - s[0])          # d softmax_0 / dz
@@ -120,12 +148,16 @@ def main(argv=None):
     box = sg.input_box(data)
     x = data[0]
 
-    t_iv = median_time(lambda: interval_sweep(Ws, absWs, bs, box), args.repeats)
-    t_iv_off = median_time(lambda: interval_sweep(Ws, absWs, bs, box, outward=False), args.repeats)
-    t_fl = median_time(lambda: float_sweep(Ws, bs, x), args.repeats)
-    t_flw = median_time(lambda: float_sweep(Ws, bs, x, weight_grads=True), args.repeats)
     ag = autograd.grad(lambda p, x: nn.softmax(model.apply(p, x[None]))[0, 0])
-    t_ag = median_time(lambda: ag(params, x), args.repeats)
+    tm = median_times({
+        "iv": lambda: interval_sweep(Ws, absWs, bs, box),
+        "iv_off": lambda: interval_sweep(Ws, absWs, bs, box, outward=False),
+        "fl": lambda: float_sweep(Ws, bs, x),
+        "flw": lambda: float_sweep(Ws, bs, x, weight_grads=True),
+        "ag": lambda: ag(params, x),
+        "gemv_iv": lambda: gemvs_only(Ws, absWs, x, True),
+        "gemv_fl": lambda: gemvs_only(Ws, absWs, x, False)}, args.repeats)
+    t_iv, t_iv_off, t_fl, t_flw, t_ag = tm["iv"], tm["iv_off"], tm["fl"], tm["flw"], tm["ag"]
     t_an = median_time(lambda: sg.analyse(model, params, box), max(3, args.repeats // 5))
 
     # sanity: the float adjoint at a point lies in the interval adjoint
@@ -134,12 +166,14 @@ def main(argv=None):
     assert xa.contains(g).all(), "float gradient outside the interval adjoint"
 
     print("784-500-500-10 sigmoid/softmax, float64, one box vs one sample (median of "
-          f"{args.repeats} runs)")
+          f"{args.repeats} round-robin runs)")
     rows = [("interval fwd + 1 reverse sweep (outward rounding)", t_iv),
             ("interval fwd + 1 reverse sweep (rounding off)", t_iv_off),
             ("float fwd + bwd, node adjoints (NumPy)", t_fl),
             ("float fwd + bwd, node adjoints + weight gradients (NumPy)", t_flw),
             ("float fwd + bwd, weight gradients (autograd)", t_ag),
+            ("matrix-vector products alone: interval sweep (4 per layer)", tm["gemv_iv"]),
+            ("matrix-vector products alone: float sweep (2 per layer)", tm["gemv_fl"]),
             ("significance.analyse: fwd + 10 reverse sweeps, |W| recomputed", t_an)]
     for name, t in rows:
         print(f"  {name:<66} {t * 1e3:8.3f} ms")
@@ -147,6 +181,7 @@ def main(argv=None):
     print(f"  ratio interval / float (with weight gradients, NumPy):   {t_iv / t_flw:6.2f}")
     print(f"  ratio interval / float (autograd):                       {t_iv / t_ag:6.2f}")
     print(f"  ratio interval (rounding off) / float (same adjoints):   {t_iv_off / t_fl:6.2f}")
+    print(f"  ratio of the matrix-vector products alone (the floor):  {tm['gemv_iv'] / tm['gemv_fl']:6.2f}")
 
     k = args.slice
     W, b, absW = Ws[0][:, :k].copy(), bs[0][:k].copy(), absWs[0][:, :k].copy()

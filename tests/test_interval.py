@@ -355,3 +355,22 @@ def test_matmul_rounding_bound_is_rigorous_against_exact_sums():
     assert all(inside_on)
     assert not all(inside_off)
     assert np.all(on.width <= 1e-12 * (1 + np.abs(c) @ np.abs(W)))   # and still tight
+
+
+@pytest.mark.parametrize("name, f_iv, f_exact, lo, hi", [
+    ("sigmoid", ia.sigmoid, lambda v: 1 / (1 + mpmath.exp(-v)), -750.0, 40.0),
+    ("tanh", ia.tanh, mpmath.tanh, -25.0, 25.0),
+    ("exp", ia.exp, mpmath.exp, -745.0, 709.0),
+])
+def test_elementwise_bounds_contain_exact_values_over_the_whole_range(name, f_iv, f_exact, lo, hi):
+    """Degenerate intervals at 600 arguments, saturated ones included, against mpmath at 50
+    digits: with outward rounding the exact value lies in the enclosure (no tolerance). This is
+    where the cancellation in 0.5·(tanh(x/2) + 1) made σ's bounds wrong for x ≲ −2."""
+    x = np.concatenate([np.linspace(lo, hi, 500), np.linspace(-6.0, 6.0, 100)])
+    Y = f_iv(Interval(x))
+    with mpmath.workdps(50):
+        exact = [f_exact(mpmath.mpf(float(v))) for v in x]
+        bad = [float(v) for v, e, a, b in zip(x, exact, Y.lo, Y.hi)
+               if not mpmath.mpf(float(a)) <= e <= mpmath.mpf(float(b))]
+    assert not bad, f"{name}: exact value outside the enclosure at {len(bad)} arguments, e.g. {bad[:3]}"
+    assert np.all(Y.width <= 1e-14 * np.maximum(np.abs(Y.hi), 1e-300) + 1e-300)   # and tight
