@@ -9,7 +9,9 @@ Eq. 16, s = a + exp(Δa)/exp(Δf). The ``branches`` best become the new branches
 to the next decision point. With the one-cycle memory, a new branch is kept only if its
 validation accuracy is at least the best of the previous cycle; if none is, the step is undone
 and candidates are re-drawn (at most ``max_redraws`` times; then the best of this cycle is
-kept). At the end, the best-scoring branch is returned. Every decision is logged.
+kept). A re-draw asks the recommendation module again; its ranking is deterministic, so the
+re-drawn candidates differ in the random extra draw, the randomly copied units and the
+recuperation batches. At the end, the best-scoring branch is returned. Every decision is logged.
 
 Defaults are the paper's (Appendix): SGD lr 0.005, batch 16, 100 epochs with a decision every
 10 after 10 pre-training epochs, 2 concurrent branches, ≤ 2 re-draws, recuperation 1/1/10/10/10/1
@@ -183,10 +185,18 @@ def _val_acc(model, params, x_val, y_val) -> float:
 
 
 def train_baseline(model: Sequential, params: list, x, y, x_val, y_val, config: SurgeonConfig = SurgeonConfig(),
-                   *, seed: int | np.random.Generator = 0, progress: bool = False):
-    """Train the starting topology for ``config.epochs`` epochs with the same optimizer and
-    batch size (the equal-epoch baseline of Sec. 4). Returns :class:`refimpl.train.FitResult`."""
-    return fit(model, params, x, y, epochs=config.epochs, batch_size=config.batch_size,
+                   *, epochs: int | None = None, seed: int | np.random.Generator = 0, progress: bool = False):
+    """Train the starting topology with the Surgeon's optimizer and batch size.
+
+    ``epochs=None`` trains ``config.epochs`` epochs: the paper's baseline (Sec. 4), as many epochs
+    as lie along the Surgeon's *returned* network's lineage. The Surgeon's total training
+    (:attr:`SurgeonResult.epochs_trained`: all branches, re-draws, recuperation) is about
+    ``branches`` times more; pass ``epochs`` (e.g. that total, rounded up) for a baseline of
+    equal training compute. Returns :class:`refimpl.train.FitResult`."""
+    epochs = config.epochs if epochs is None else epochs
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"train_baseline: epochs must be a positive int, got {epochs!r}")
+    return fit(model, params, x, y, epochs=int(epochs), batch_size=config.batch_size,
                optimizer=SGD(config.lr), seed=np.random.default_rng(seed), validation=(x_val, y_val),
                progress=progress, desc="baseline")
 

@@ -116,6 +116,10 @@ def test_baseline_trains_equal_epochs(data):
     model = mlp((1, 8, 8), [10], 10)
     fr = train_baseline(model, model.init(0), *data, CFG, seed=0)
     assert len(fr.history["val_accuracy"]) == CFG.epochs
+    more = train_baseline(model, fr.params, *data, CFG, epochs=2, seed=0)    # e.g. to equal total training
+    assert len(more.history["val_accuracy"]) == 2
+    with pytest.raises(ValueError, match="epochs"):
+        train_baseline(model, fr.params, *data, CFG, epochs=0)
 
 
 def test_bad_config_and_input(data):
