@@ -43,8 +43,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .accountability import NetworkObjective, SearchResult, TrialRecord, UserIntent, asa_search, paper_model, \
-    restart_search
+from .accountability import (CODE_INIT, NetworkObjective, SearchResult, TrialRecord, UserIntent, asa_search,
+                             paper_model, restart_search)
 
 __all__ = ["Spec", "SpecSyntaxError", "Verdict", "parse_spec", "parse_specs", "verify", "default_objective"]
 
@@ -411,14 +411,18 @@ class Verdict:
                 "search": self.search.to_dict()}
 
 
-def default_objective(model_name: str, dataset: str, **kw) -> tuple[NetworkObjective, int]:
+def default_objective(model_name: str, dataset: str, *, variant: str = "text", **kw) -> tuple[NetworkObjective, int]:
     """A :class:`NetworkObjective` for the paper's model ``model_name`` trained on ``dataset``
-    (any name of :func:`refimpl.data.load_dataset`; images flattened). ``kw`` go to
-    :class:`NetworkObjective` (epochs, scheme, ...). Returns ``(objective, n_layers)``."""
+    (any name of :func:`refimpl.data.load_dataset`; images flattened). ``variant`` is
+    :func:`~refimpl.accountability.paper_model`'s; ``variant="code"`` also defaults to the authors'
+    N(0, 1) initialization (``CODE_INIT``) and batches in fixed data order (``shuffle=False``).
+    ``kw`` go to :class:`NetworkObjective` (epochs, scheme, ...). Returns ``(objective, n_layers)``."""
     from .data import load_dataset  # noqa: PLC0415
     ds = load_dataset(dataset)
     x = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float32)
-    model = paper_model(model_name, x.shape[1], ds.n_classes, variant=kw.pop("variant", "text"))
+    model = paper_model(model_name, x.shape[1], ds.n_classes, variant=variant)
+    if variant == "code":
+        kw = {"scheme": CODE_INIT, "shuffle": False, **kw}
     obj = NetworkObjective(model, x, ds.y_train, **kw)
     return obj, obj.n_layers
 

@@ -361,3 +361,27 @@ def test_output_layer_shift_adds_the_same_constant_to_every_logit():
     # a hidden-layer shift is not such a constant
     d = m.apply(shift_initialization(m, p, [0.3, 0, 0]), x) - m.apply(p, x)
     assert np.max(np.abs(d - d[:, :1])) > 1e-3
+
+
+def test_network_objective_shuffle_false_keeps_the_data_order():
+    # the authors' setting (REFERENCE-NOTES): batches in fixed data order, so the train seed is irrelevant.
+    # On class-sorted data one unshuffled epoch ends on batches of the last class only, which a reshuffled
+    # order avoids: the two settings must differ there.
+    from refimpl.optim import Adam
+    from refimpl.train import evaluate, fit
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    order = np.argsort(y, kind="stable")
+    x, y = x[order], y[order]
+    m = paper_model("MNIST-1", 6, 2, width=16)
+    kw = dict(epochs=1, batch_size=50, learning_rate=5e-2)
+    fixed = [NetworkObjective(m, x, y, shuffle=False, train_seed=t, **kw) for t in (0, 7)]
+    shuffled = NetworkObjective(m, x, y, **kw)
+    for s in range(3):
+        a = fixed[0](s, (0.0, 0.0))["accuracy"]
+        assert a == fixed[1](s, (0.0, 0.0))["accuracy"]
+        p = fit(m, fixed[0].initial_params(s, (0.0, 0.0)), x, y, epochs=1, batch_size=50, optimizer=Adam(lr=5e-2),
+                shuffle=False, progress=False).params
+        assert a == evaluate(m, p, x, y)["accuracy"]
+        assert a < shuffled(s, (0.0, 0.0))["accuracy"]

@@ -171,3 +171,13 @@ def test_verify_asa_and_upper_bound():
 def test_verify_needs_n_layers_with_a_plain_function():
     with pytest.raises(ValueError, match="n_layers"):
         verify("model M-1 on d: accuracy >= 0.5 within max_trial=2", objective=scripted)
+
+
+def test_default_objective_code_variant_follows_the_authors_code():
+    from refimpl.accountability import CODE_INIT, TEXT_INIT
+    from refimpl.spec import default_objective
+    obj, n = default_objective("MNIST-2", "digits", variant="code")
+    assert n == 3 and obj.scheme == CODE_INIT and obj.shuffle is False
+    assert all(l.activation == "linear" for l in obj.model.layers)
+    obj, _ = default_objective("MNIST-1", "digits")
+    assert obj.scheme == TEXT_INIT and obj.shuffle is True and obj.model.layers[0].activation == "relu"
