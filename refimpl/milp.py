@@ -191,11 +191,13 @@ def tighten_bounds(layers, lo, hi, pre=None) -> list[tuple[np.ndarray, np.ndarra
                 res = milp(c, constraints=enc.constraints, integrality=enc.integrality, bounds=enc.bounds)
                 if res.status != 0:
                     continue                           # keep the interval bound
+                # slack above HiGHS' default primal/dual feasibility tolerance (1e-7), within which
+                # the LP optimum may err, so the tightened bound stays sound
                 z = sign * res.fun + b[j]
                 if sign > 0:
-                    l[j] = max(l[j], z - 1e-9 * (1 + abs(z)))   # a hair of slack for LP tolerances
+                    l[j] = max(l[j], z - 1e-6 * (1 + abs(z)))
                 else:
-                    u[j] = min(u[j], z + 1e-9 * (1 + abs(z)))
+                    u[j] = min(u[j], z + 1e-6 * (1 + abs(z)))
         # deeper layers' interval bounds from the tightened ones
         act = layers[k][2]
         a_lo, a_hi = (np.maximum(l, 0), np.maximum(u, 0)) if act == "relu" else (l, u)

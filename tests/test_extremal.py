@@ -335,3 +335,35 @@ def test_milp_multi_output_and_errors():
     conv = Sequential((1, 4, 4), (Conv2D(2, 3, activation="relu"), Flatten(), Dense(1)))
     with pytest.raises(TypeError, match="Conv2D"):
         milp.maximize_relu_network(conv, conv.init(0), -1, 1)
+
+
+# ------------------------------------------------------------------------------------------
+# The chapter's seeded Sec. 3 run (acceptance: x̂ within 0.25 of x̂_true, g_true(x̂) within 0.2)
+# ------------------------------------------------------------------------------------------
+
+def test_sec3_single_start_lands_near_the_analytic_constrained_optimum():
+    """The chapter's default run (seed 0, quick scale), single start, against Eq. 3.7.
+
+    ŷ_true = 1 + 2σ2 − exp(−2σ3) is g_true (Eq. 3.1, no noise) at x̂_true = [0, 0, −2σ2, −2σ3].
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+    import extremal_learning as chapter
+
+    rng = np.random.default_rng(0)                 # the chapter's default --seed
+    cfg = chapter.SCALES["quick"]
+    x, y, mu, sigma, model, fitted = chapter.fit_health_network(rng, cfg)
+    assert x.shape == (1000, 4) and np.all(np.abs(x) <= 1)
+    np.testing.assert_allclose(sigma, 2 / np.sqrt(12), atol=0.03)      # uniform on [−1, 1]
+    starts = chapter.truncated_normal_starts(rng, (cfg["starts"], 4))
+    assert np.all(np.abs(starts) <= 1)
+    L1, L2 = chapter.sec3_losses(mu, sigma)
+    el = ex.extremize(model, fitted.params, starts[0], objective=L2, constraints=[L1],
+                      optimizer=Adam(lr=cfg["el_lr"]), steps=cfg["el_steps"])
+    x_true = np.array([0.0, 0.0, -2 * sigma[2], -2 * sigma[3]])
+    y_true = 1 + 2 * sigma[2] - np.exp(-2 * sigma[3])
+    assert chapter.g_true(x_true) == pytest.approx(y_true, abs=1e-12)
+    print("x̂", el.x[0], "g_true(x̂)", chapter.g_true(el.x[0]), "ŷ_true", y_true)
+    assert np.all(np.abs(el.x[0] - x_true) <= 0.25)
+    assert abs(chapter.g_true(el.x[0]) - y_true) <= 0.2
