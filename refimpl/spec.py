@@ -346,7 +346,10 @@ class _Parser:
             v = self.expect("number", what="a duration such as 90s, 10m or 1.5h")
             if v.unit == "%":
                 self.error("max_time takes a duration (ms, s, m, h), not a percentage", v)
-            limits["max_time"] = v.value * _UNIT_SECONDS[v.unit or "s"]
+            seconds = v.value * _UNIT_SECONDS[v.unit or "s"]
+            if not (math.isfinite(seconds) and seconds >= 0):
+                self.error(f"max_time must be a finite duration >= 0, got {v.text}", v)
+            limits["max_time"] = seconds
         else:
             _, limits["max_gain"] = self.number("max_gain", fraction=True)
 

@@ -99,6 +99,8 @@ def test_round_trip_property(spec):
     ("model X on y: accuracy >= 0.8 within max_trial=2, max_trial=3", 1, 51, "given twice"),
     ("model X on y: accuracy >= 0.8 within max_time=10min", 1, 47, "malformed number"),
     ("model X on y: accuracy >= 0.8 within max_time=10%", 1, 47, "duration"),
+    ("model X on y: accuracy >= 0.8 within max_time=-5s", 1, 47, "finite duration >= 0"),
+    ("model X on y: accuracy >= 0.8 within max_time=1e400h", 1, 47, "finite duration >= 0"),
     ("model X on y: accuracy == 0.8 within max_trial=2", 1, 24, "expected a comparison"),
     ("model X on y: accuracy >= 0.8 within max_trial=2 using sgd", 1, 56, "unknown method 'sgd'"),
     ("model X on y: accuracy >= 0.8 within max_trial=2 using asa(delta=0)", 1, 66, "non-zero"),
