@@ -242,14 +242,14 @@ def fig_run(run: dict, title: str, path: Path):
     b, s = run["baseline"]["val_curve"], run["surgeon"]["val_curve"]
     bc = run["baseline_equal_compute"]["val_curve"]
     ax.plot(range(len(b), len(bc) + 1), bc[len(b) - 1:], color="tab:gray", ls=":",
-            label=f"baseline continued to the Surgeon's total training ({len(bc)} ep.)")
+            label=f"baseline continued to the Surgeon's total training ({len(bc)} ep.)")  # equal compute
     ax.plot(range(1, len(b) + 1), b, color="tab:gray", label="baseline")
     ax.plot(range(len(s)), s, color="tab:blue", label="Surgeon")
     events = run["surgeon"]["events"][1:]
     for e in events:
         ax.axvline(e["epoch"], color="tab:red", lw=0.8, ls="--")
         ax.text(e["epoch"], 0.02, f" {e['label']}", rotation=90, fontsize=7, va="bottom", color="tab:red")
-    ax.set_xlabel("epoch"), ax.set_ylabel("validation accuracy"), ax.set_ylim(0, 1), ax.legend(loc="upper left", fontsize=7)
+    ax.set_xlabel("epoch"), ax.set_ylabel("validation accuracy"), ax.set_ylim(0, 1), ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=7)
     ax.set_title(title)
     # topology evolution: one row per state, boxes I | hidden widths | O
     states = run["surgeon"]["events"]
@@ -286,8 +286,8 @@ def main(argv=None):
     ckpt_dir = out / "checkpoints" if args.scale == "paper" else None
     if args.scale == "quick" and not args.dataset:
         notes.append("Quick scale runs Fashion-MNIST (when its files are present) on a seeded 5,000 / 1,000 image "
-                     "subset with the small topology and one seed only (measured: ~13 s baseline + ~28 s Surgeon on "
-                     "2 shared cores); all three topologies × 3 seeds would exceed the 3-minute budget. "
+                     "subset with the small topology and one seed only (per-run seconds are in metrics.runs); all three "
+                     "topologies × 3 seeds would exceed the 3-minute budget. "
                      "--dataset fashion-mnist runs the full quick plan on the subset.")
 
     # Eq. 16 on the paper's Table 1 inputs
@@ -387,7 +387,11 @@ def main(argv=None):
                          f"Surgeon's total training ({v['surgeon_total_epochs']:.1f} epochs) "
                          f"{v['baseline_equal_compute']:.4f} ({v['rel_increase_vs_equal_compute_percent']:+.1f} %; "
                          f"Surgeon higher in {v['runs_surgeon_higher_than_equal_compute']}/{v['runs']}); "
-                         f"parameter fraction change {v['param_fraction_increase_percent']:+.1f} %.")
+                         f"parameter fraction change {v['param_fraction_increase_percent']:+.1f} %."
+                         + (" Paper (full data, 100-epoch schedule, 15 runs): baseline {:.2f}, Surgeon {:.2f}, "
+                            "rel. incr. {:+.2f} %, parameter fraction change {:+.2f} %.".format(
+                                *[PAPER_TABLE3[ds][topo][i] for i in (0, 2, 4, 5)])
+                            if topo in PAPER_TABLE3.get(ds, {}) else ""))
     res = make_results(
         document="surgery", experiment="Surgeon vs. equal-epoch and equal-compute baselines (Tables 1, 3; Figs. 2-5)",
         scale=args.scale,

@@ -443,7 +443,8 @@ class Proposal:
     def describe(self) -> tuple[str, str]:
         """``(operation, position)`` phrased like the paper's Table 1."""
         op = {"identity": "Identity", "add_layer": "Add layer", "remove_layer": "Remove layer",
-              "add_neurons": f"Add {self.amount} neurons", "remove_neurons": f"Remove {self.amount} neurons",
+              "add_neurons": f"Add {self.amount} neuron{'s' * (self.amount != 1)}",
+              "remove_neurons": f"Remove {self.amount} neuron{'s' * (self.amount != 1)}",
               "truncate": f"Truncated SVD (rank {self.amount})"}[self.operation]
         if self.operation == "identity":
             pos = "–"

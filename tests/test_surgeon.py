@@ -62,6 +62,7 @@ def test_candidates_scored_with_eq16_and_top_branches_win(run):
         types = defaultdict(int)
         for c in cands:
             assert c["S"] == pytest.approx(S.eq16_score(c["A"], c["AG"], c["PF"]))
+            assert c["recovery_batches"] == CFG.recovery[c["operation"]] * CFG.recovery_unit   # per type (Appendix)
             types[(c["branch"], c["operation"])] += 1
         # best per type plus one random extra per parent branch: identity is always there
         for parent in d["parents"]:
@@ -99,6 +100,12 @@ def test_final_branch_selection(run, data):
     r = surgeon(model, model.init(0), *data, cfg, seed=1)
     assert r.branch.val_accuracy == max(b.val_accuracy for b in r.branches)
     assert all(d["accepted"] for d in r.log) and r.redraws == 0
+    # total training = pre-training + each winner trained to the next decision + recuperation batches
+    n_batches = -(-len(data[1]) // cfg.batch_size)
+    winners = sum(c["winner"] for d in r.log for c in d["candidates"])
+    recup = sum(c["recovery_batches"] for d in r.log for c in d["candidates"])
+    assert winners == cfg.branches * len(r.log)
+    assert r.epochs_trained == pytest.approx(cfg.pretrain_epochs + winners * cfg.decision_every + recup / n_batches)
 
 
 def test_authors_code_configuration_runs(data):
