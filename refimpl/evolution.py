@@ -4,9 +4,11 @@ A *population* is a parameter pytree (e.g. ``model.init(rng, population=λ)``) w
 carries a leading population axis of length λ. The operators below act on whole populations
 at once — broadcasting, never a Python loop over individuals — and take their array module
 from their arguments (:func:`refimpl.backend.array_module`), so the same code runs on NumPy
-and on CuPy. The population of Dense-only networks is evaluated in one batched forward pass,
-``model.apply(population, x)`` with ``W (λ, in, out)`` and a shared batch ``x (B, ...)``
-(thesis Sec. 5.2.3).
+and on CuPy. The population of Dense-only networks is evaluated by batched forward passes
+(thesis Sec. 5.2.3): each Dense layer is one product of the activations ``(λ, B, in)`` (or the
+shared input batch ``(B, in)``) with ``W (λ, in, out)``, as ``model.apply(population, x)`` does;
+:func:`evaluate_population` does the same with in-place bias and ReLU, all individuals in one
+pass on CuPy and in cache-sized chunks of individuals on a CPU (:func:`default_chunk_size`).
 
 Operators (ch. 4 and Sec. 5.2)
 ------------------------------
@@ -66,7 +68,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import nn
-from .backend import array_module, asnumpy, is_cupy, to_device, tree_leaves, tree_map
+from .backend import array_module, asnumpy, is_cupy, raw_module, to_device, tree_leaves, tree_map
 from .model import Activation, BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, Sequential
 
 __all__ = [
@@ -75,7 +77,8 @@ __all__ = [
     "uniform_crossover", "arithmetic_crossover", "normal_mutation", "decayed_sigma",
     "self_adapt_sigma", "inherit_fitness", "truncation_selection", "comma_selection",
     "plus_selection", "offspring_counts", "n_truncation",
-    "thesis_network", "evaluate_population", "init_ea", "generation", "evolve",
+    "thesis_network", "evaluate_population", "default_chunk_size", "CPU_ACTIVATION_BUDGET",
+    "init_ea", "generation", "evolve",
     "save_checkpoint", "load_checkpoint",
 ]
 
@@ -484,6 +487,8 @@ def _check_population_model(model: Sequential):
         if isinstance(layer, (Conv2D, BatchNorm)):
             raise ValueError(f"population evaluation needs a Dense-only network (pooling/flatten of the "
                              f"input allowed); layer {i} is {type(layer).__name__}")
+    if not any(isinstance(layer, Dense) for layer in model.layers):
+        raise ValueError("population evaluation needs at least one Dense layer")
     seen_dense = False
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Dense):
@@ -493,24 +498,86 @@ def _check_population_model(model: Sequential):
                              f"population axis")
 
 
-def evaluate_population(model: Sequential, pop, x, y, *, chunk_size: int | None = None,
-                        loss: Callable = nn.cross_entropy) -> np.ndarray:
-    """Loss of every individual on one batch (Eq. 5.5): one batched forward pass.
+#: Activation memory one CPU chunk of :func:`evaluate_population` may use (bytes, all layers of
+#: the chunk together): small enough to stay in the CPU caches, see ``chunk_size``.
+CPU_ACTIVATION_BUDGET = 8 * 2**20
 
-    ``pop``: population parameters (leading axis λ), NumPy or CuPy; ``x (B, *input_shape)``
-    shared by all individuals, on the same device; ``y (B,)`` int labels. ``loss(logits (λ, B, C),
-    y) -> (λ,)``, default mean cross-entropy. ``chunk_size`` splits the population into chunks of
-    that many individuals (each still one batched pass) to bound memory; ``None`` = all at once.
-    Returns host float64 (λ,). Raises ``ValueError`` for an unsuitable model or bad shapes.
+
+def default_chunk_size(model: Sequential, lam: int, batch: int, xp=np,
+                       budget: int = CPU_ACTIVATION_BUDGET, itemsize: int = 4) -> int:
+    """The chunk size :func:`evaluate_population` uses by default.
+
+    CuPy (``xp`` is ``cupy``): ``lam``, the whole population in one pass (Sec. 5.2.3). NumPy: the
+    largest number of individuals whose activations (``batch`` × the summed widths of the Dense
+    layers × ``itemsize`` bytes each) fit in ``budget`` bytes, at least 1. On a CPU, activations
+    of the whole population (gigabytes at λ = 2000, batch 1024) stream through main memory
+    between the matrix products, so one pass over everybody is slower than cache-sized chunks.
     """
+    if getattr(xp, "__name__", "") == "cupy":
+        return lam
+    per_individual = batch * itemsize * sum(layer.units for layer in model.layers if isinstance(layer, Dense))
+    return int(max(1, min(lam, budget // per_individual)))
+
+
+def evaluate_population(model: Sequential, pop, x, y, *, chunk_size: int | None | str = "auto",
+                        loss: Callable = nn.cross_entropy) -> np.ndarray:
+    """Loss of every individual on one batch (Eq. 5.5), by batched forward passes (Sec. 5.2.3).
+
+    ``pop``: population parameters (leading axis λ) of a Dense-only ``model`` (pooling/flatten
+    of the input allowed), NumPy or CuPy; ``x (B, *input_shape)`` shared by all individuals, on
+    the same device; ``y (B,)`` int labels. ``loss(logits (n, B, C), y) -> (n,)``, default mean
+    cross-entropy. The parameterless input layers run once on ``x``; then each Dense layer is one
+    batched product of ``(B, in)`` (first layer) or ``(n, B, in)`` with ``W (n, in, out)`` over
+    ``n`` individuals, the bias and ReLU applied in place (same numbers as ``model.apply``).
+
+    ``chunk_size``: individuals per batched pass. ``"auto"`` (default): see
+    :func:`default_chunk_size` (whole population on CuPy, cache-sized chunks on NumPy); ``None``:
+    all λ at once; an int ≥ 1: that many. The losses do not depend on it.
+    Returns host float64 (λ,). Raises ``ValueError`` for an unsuitable model, bad shapes or
+    chunk size.
+    """
+    _check_population_model(model)
     lam = population_size(pop)
-    if chunk_size is None or chunk_size >= lam:
-        return np.asarray(asnumpy(loss(model.apply(pop, x), y)), dtype=np.float64)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    parts = [asnumpy(loss(model.apply(take(pop, np.arange(s, min(s + chunk_size, lam))), x), y))
-             for s in range(0, lam, chunk_size)]
-    return np.concatenate(parts).astype(np.float64)
+    if len(pop) != len(model.layers):
+        raise ValueError(f"pop has {len(pop)} layer entries but the model has {len(model.layers)} layers")
+    k = len(model.input_shape)
+    if x.ndim != k + 1 or tuple(x.shape[1:]) != model.input_shape:
+        raise ValueError(f"x must be (B, *{model.input_shape}), shared by the population; got {tuple(x.shape)}")
+    xp = raw_module(x, *tree_leaves(pop))
+    start = next(i for i, layer in enumerate(model.layers) if isinstance(layer, Dense))
+    h0 = x  # the parameterless input layers (pooling, flatten), once for everybody
+    for layer, in_shape in zip(model.layers[:start], model.shapes[:start]):
+        h0, _ = layer.apply({}, h0, in_shape, None, False)
+    B, dtype = x.shape[0], xp.result_type(h0, *tree_leaves(pop))
+    if chunk_size == "auto":
+        chunk_size = default_chunk_size(model, lam, B, xp, itemsize=dtype.itemsize)
+    elif chunk_size is None:
+        chunk_size = lam
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be 'auto', None or an int >= 1, got {chunk_size!r}")
+    chunk_size = min(int(chunk_size), lam)
+    # one (chunk, B, units) buffer per Dense layer, reused by every chunk
+    buffers = {i: xp.empty((chunk_size, B, layer.units), dtype=dtype)
+               for i, layer in enumerate(model.layers) if isinstance(layer, Dense)}
+    out = np.empty(lam, dtype=np.float64)
+    for s in range(0, lam, chunk_size):
+        n = min(chunk_size, lam - s)
+        h = h0
+        for i, layer in enumerate(model.layers[start:], start):
+            if isinstance(layer, Dense):
+                p = pop[i]
+                z = buffers[i][:n]
+                xp.matmul(h, p["W"][s:s + n], out=z)
+                if "b" in p:
+                    z += p["b"][s:s + n, None, :]
+                if layer.activation == "relu":  # z·[z > 0] (nn.relu) in place: faster than maximum
+                    h = xp.multiply(z, z > 0, out=z)
+                else:
+                    h = nn.get_activation(layer.activation)(z)
+            else:  # Flatten / Activation after the Dense stack
+                h, _ = layer.apply({}, h, model.shapes[i], None, False)
+        out[s:s + n] = asnumpy(loss(h, y))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,15 +633,16 @@ def init_ea(model: Sequential, config: EAConfig, rng: np.random.Generator | int,
 
 
 def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
-               chunk_size: int | None = None) -> tuple[EAState, GenerationInfo]:
+               chunk_size: int | None | str = "auto") -> tuple[EAState, GenerationInfo]:
     """One generation of Algorithm 2 (lines 5–10) on the batch ``x (B, ...)``, ``y (B,)``.
 
-    Evaluate u = −L_(x,y)(θ) for all θ in one batched pass (Eq. 5.1) and adjust it by fitness
-    inheritance (Eq. 5.2); T = the ⌊ρλ⌋ best (truncation); E = the n_E best (elites, unchanged);
-    C = n_C children of parent pairs drawn uniformly with replacement from T (fitter parent
-    first); M = n_M mutants (Eq. 4.3) of parents drawn uniformly from T; P ← E ∪ C ∪ M.
-    The mutation strength follows ``config.sigma_control`` (module docstring).
-    Returns the new state and a :class:`GenerationInfo` about the evaluated population.
+    Evaluate u = −L_(x,y)(θ) for all θ by batched passes (Eq. 5.1; :func:`evaluate_population`
+    with ``chunk_size``) and adjust it by fitness inheritance (Eq. 5.2); T = the ⌊ρλ⌋ best
+    (truncation); E = the n_E best (elites, unchanged); C = n_C children of parent pairs drawn
+    uniformly with replacement from T (fitter parent first); M = n_M mutants (Eq. 4.3) of
+    parents drawn uniformly from T; P ← E ∪ C ∪ M. The mutation strength follows
+    ``config.sigma_control`` (module docstring). Returns the new state and a
+    :class:`GenerationInfo` about the evaluated population.
     """
     cfg = config
     rng = state.rng
@@ -664,7 +732,7 @@ def _single_accuracy(model, params, x, y, batch: int = 2048) -> float:
 
 def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations: int,
            seed: int | np.random.Generator = 0, x_val=None, y_val=None, record_every: int = 100,
-           device: str = "cpu", chunk_size: int | None = None, checkpoint: str | os.PathLike | None = None,
+           device: str = "cpu", chunk_size: int | None | str = "auto", checkpoint: str | os.PathLike | None = None,
            checkpoint_every: int = 1000, progress: bool = False, desc: str = "EA",
            callback: Callable | None = None) -> EAResult:
     """Run the limited-evaluation EA (thesis Algorithm 2) for ``generations`` generations.
@@ -678,7 +746,8 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     are moved to ``device`` once. ``checkpoint``: a ``.npz`` path; if it exists the run resumes
     from it (bit-identical to an uninterrupted run), and it is rewritten atomically every
     ``checkpoint_every`` generations and at the end. ``callback(state, info)`` is called after
-    every generation. Raises ``ValueError`` for bad data or settings.
+    every generation. ``chunk_size``: see :func:`evaluate_population`. Raises ``ValueError``
+    for bad data or settings.
     """
     if not isinstance(generations, (int, np.integer)) or generations < 0:
         raise ValueError(f"generations must be an int >= 0, got {generations!r}")

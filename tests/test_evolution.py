@@ -215,12 +215,40 @@ def test_batched_population_forward_equals_separate_forwards():
     assert out.shape == (P, 32, 10) and out.dtype == np.float32
     for k in range(P):
         np.testing.assert_allclose(out[k], m.apply(ev.individual(pop, k), x), rtol=1e-5, atol=1e-6)
-    loss = ev.evaluate_population(m, pop, x, y)
-    loss_chunked = ev.evaluate_population(m, pop, x, y, chunk_size=4)
-    np.testing.assert_allclose(loss, loss_chunked, rtol=1e-6)
     from refimpl import nn
     single = [float(nn.cross_entropy(m.apply(ev.individual(pop, k), x), y)) for k in range(P)]
-    np.testing.assert_allclose(loss, single, rtol=1e-5)
+    # evaluate_population: batched passes of `chunk_size` individuals (in-place bias and ReLU)
+    for chunk in ("auto", None, 1, 4, 6, 100):
+        np.testing.assert_allclose(ev.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-5)
+
+
+def test_evaluate_population_other_layers_and_bad_input():
+    from refimpl import nn
+    from refimpl.model import Activation, Dense, Flatten, Sequential
+    m = Sequential((3, 4), (Flatten(), Dense(7, "tanh", bias_init="random_normal"), Dense(5, use_bias=False),
+                            Activation("relu"), Dense(4, "relu", bias_init="random_normal")))
+    pop = m.init(np.random.default_rng(3), population=5, dtype=np.float64)
+    x = np.random.default_rng(4).standard_normal((9, 3, 4))
+    y = np.random.default_rng(5).integers(0, 4, 9)
+    single = [float(nn.cross_entropy(m.apply(ev.individual(pop, k), x), y)) for k in range(5)]
+    for chunk in ("auto", None, 2):
+        np.testing.assert_allclose(ev.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-12)
+    for bad in (0, -1, 2.5, "all"):
+        with pytest.raises(ValueError, match="chunk_size"):
+            ev.evaluate_population(m, pop, x, y, chunk_size=bad)
+    with pytest.raises(ValueError, match="shared"):
+        ev.evaluate_population(m, pop, x[None].repeat(5, 0), y)
+
+
+def test_default_chunk_size_bounds_cpu_activation_memory():
+    m = ev.thesis_network()
+    per_individual = 512 * 4 * (256 + 128 + 64 + 10)
+    c = ev.default_chunk_size(m, 1000, 512)
+    assert c * per_individual <= ev.CPU_ACTIVATION_BUDGET < (c + 1) * per_individual
+    assert ev.default_chunk_size(m, 3, 512) == 3                 # never more than λ
+    assert ev.default_chunk_size(m, 1000, 10**6) == 1            # at least one individual
+    import types
+    assert ev.default_chunk_size(m, 1000, 512, types.SimpleNamespace(__name__="cupy")) == 1000
 
 
 def test_population_model_must_be_dense_only():
