@@ -112,9 +112,10 @@ class Adam:
         for p, g, m, v in zip(ps, gs, ms, vs):
             xp = raw_module(p)
             self._decay(p)
+            tmp = xp.multiply(g, 1 - self.beta1, dtype=m.dtype)  # one scratch array per leaf
             m *= self.beta1                          # m ← β1·m + (1 − β1)·g
-            m += (1 - self.beta1) * g
-            tmp = xp.multiply(g, g, dtype=v.dtype)   # v ← β2·v + (1 − β2)·g²
+            m += tmp
+            xp.multiply(g, g, out=tmp)               # v ← β2·v + (1 − β2)·g²
             tmp *= 1 - self.beta2
             v *= self.beta2
             v += tmp
