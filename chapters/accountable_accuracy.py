@@ -167,43 +167,46 @@ def figures(out: Path, summaries: dict, deltas, n_restart_budget, data_desc: dic
 
     families = [f for f in ("MNIST", "FMNIST") if any(k.startswith(f + "-") for k in summaries)]
     colors = {"1": "tab:blue", "2": "tab:orange", "4": "tab:green"}
+
+    def per_family(draw, xlabel, title, ylim=(None, None)):
+        """One panel per data-set family; ``draw(ax, name, summary, color)`` for each of its models."""
+        fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
+        for ax, fam in zip(axes[0], families):
+            for name, s in summaries.items():
+                if name.startswith(fam + "-"):
+                    draw(ax, name, s, colors[name.split("-")[1]])
+            ax.set(xlabel=xlabel, ylabel="gain of accuracy (%)", title=f"{title}: {data_desc.get(fam, fam)}", ylim=ylim)
+            ax.legend(fontsize=7)
+        return fig
+
     # Fig. 4: best gain per δ
-    fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
-    for ax, fam in zip(axes[0], families):
-        for name, s in summaries.items():
-            if not name.startswith(fam + "-"):
-                continue
-            h = name.split("-")[1]
-            g = [100 * s["asa"][d]["gain"] for d in deltas]
-            ax.plot(deltas, g, "o-", color=colors[h], label=f"{name} δ-search")
-            i = int(np.argmax(g))
-            ax.plot([deltas[i]], [g[i]], "^", color=colors[h], ms=12)
-            eg = [100 * s["asa"][d]["restart_expected_gain"] for d in deltas]
-            ax.plot(deltas, eg, "--", color=colors[h], alpha=0.7, label=f"{name} restarts (same budget)")
-        ax.set(xlabel="δ", ylabel="gain of accuracy (%)", title=f"Fig. 4-like: {data_desc.get(fam, fam)}", ylim=(-0.1, None))
-        ax.legend(fontsize=7)
-    save_figure(fig, out / "fig4_gain_vs_delta.png")
+    def gain_per_delta(ax, name, s, color):
+        g = [100 * s["asa"][d]["gain"] for d in deltas]
+        ax.plot(deltas, g, "o-", color=color, label=f"{name} δ-search")
+        i = int(np.argmax(g))
+        ax.plot([deltas[i]], [g[i]], "^", color=color, ms=12)
+        eg = [100 * s["asa"][d]["restart_expected_gain"] for d in deltas]
+        ax.plot(deltas, eg, "--", color=color, alpha=0.7, label=f"{name} restarts (same budget)")
+
+    save_figure(per_family(gain_per_delta, "δ", "Fig. 4-like", ylim=(-0.1, None)), out / "fig4_gain_vs_delta.png")
+
     # Figs. 5–6: gain over trials at δ = 0.0025 / 0.003
     for fig_no, d in ((5, 0.0025), (6, 0.003)):
         if d not in deltas:
             continue
-        fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
-        for ax, fam in zip(axes[0], families):
-            for name, s in summaries.items():
-                if not name.startswith(fam + "-"):
-                    continue
-                h = name.split("-")[1]
-                c = 100 * np.array(s["asa"][d]["curve"])
-                ax.plot(np.arange(1, len(c) + 1), c, "o-", color=colors[h], label=f"{name} δ-search")
-                i = int(np.argmax(c))
-                ax.plot([i + 1], [c[i]], "^", color=colors[h], ms=12)
-                accs = s["restart_accuracies"]
-                n = min(len(accs), n_restart_budget)
-                eg = [100 * expected_restart_gain(accs[0], accs[1:], k) for k in range(1, n + 1)]
-                ax.plot(np.arange(1, n + 1), eg, "--", color=colors[h], alpha=0.7, label=f"{name} restarts (expected)")
-            ax.set(xlabel="trial", ylabel="gain of accuracy (%)", title=f"Fig. {fig_no}-like, δ = {d}: {data_desc.get(fam, fam)}")
-            ax.legend(fontsize=7)
-        save_figure(fig, out / f"fig{fig_no}_trials_delta{d}.png")
+
+        def gain_per_trial(ax, name, s, color, d=d):
+            c = 100 * np.array(s["asa"][d]["curve"])
+            ax.plot(np.arange(1, len(c) + 1), c, "o-", color=color, label=f"{name} δ-search")
+            i = int(np.argmax(c))
+            ax.plot([i + 1], [c[i]], "^", color=color, ms=12)
+            accs = s["restart_accuracies"]
+            n = min(len(accs), n_restart_budget)
+            eg = [100 * expected_restart_gain(accs[0], accs[1:], k) for k in range(1, n + 1)]
+            ax.plot(np.arange(1, n + 1), eg, "--", color=color, alpha=0.7, label=f"{name} restarts (expected)")
+
+        save_figure(per_family(gain_per_trial, "trial", f"Fig. {fig_no}-like, δ = {d}"),
+                    out / f"fig{fig_no}_trials_delta{d}.png")
     # Fig. 1-like: seed variance
     fig, ax = plt.subplots(figsize=(7, 3.6))
     names = list(summaries)
@@ -309,7 +312,7 @@ def main(argv=None):
     print_table("RQ1 / Fig. 4: δ-search gain % per δ", rq1_cols, rq1_rows)
 
     # equal-budget comparison
-    cmp_rows, diffs, wins, losses, ho_diffs = [], [], 0, 0, []
+    cmp_rows, diffs, wins, losses = [], [], 0, 0
     for name, s in text_summ.items():
         for d in deltas:
             r = s["asa"][d]

@@ -41,7 +41,6 @@ import hashlib
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import mannwhitneyu
@@ -180,6 +179,11 @@ class Runner:
 def dataclasses_asdict(cfg):
     import dataclasses
     return dataclasses.asdict(cfg)
+
+
+def spread(v) -> list[float]:
+    """[median, min, max] of a list of repetitions' accuracies (the thesis' box plots)."""
+    return [float(np.median(v)), float(np.min(v)), float(np.max(v))]
 
 
 def exploratory_generations(scale: str, batch: int) -> int:
@@ -363,7 +367,7 @@ def main(argv=None):
                 g = exploratory_generations(args.scale, b)
                 r51[(lam, a, b)] = [runner.ea(cfgd(population_size=lam, batch_size=b, fitness_inheritance=a),
                                               g, rep)["val_accuracy"] for rep in reps]
-    rows = [[lam, a, b, float(np.median(v)), float(np.min(v)), float(np.max(v))] for (lam, a, b), v in r51.items()]
+    rows = [[lam, a, b, *spread(v)] for (lam, a, b), v in r51.items()]
     tables["fig_5_1"] = table(["lambda", "alpha", "batch size", "median val acc", "min", "max"], rows)
     print_table("Fig. 5.1: validation accuracy (median, range)", tables["fig_5_1"]["columns"], rows)
     fig_5_1(r51, sc, out / "fig5_1_batch_alpha_lambda.png", dataset)
@@ -377,7 +381,7 @@ def main(argv=None):
                 g = exploratory_generations(args.scale, b)
                 r52[(lam, b, rho)] = [runner.ea(cfgd(population_size=lam, batch_size=b, selection_proportion=rho),
                                                 g, rep)["val_accuracy"] for rep in reps]
-    rows = [[lam, b, rho, float(np.median(v)), float(np.min(v)), float(np.max(v))] for (lam, b, rho), v in r52.items()]
+    rows = [[lam, b, rho, *spread(v)] for (lam, b, rho), v in r52.items()]
     tables["fig_5_2"] = table(["lambda", "batch size", "rho", "median val acc", "min", "max"], rows)
     print_table("Fig. 5.2: validation accuracy (median, range)", tables["fig_5_2"]["columns"], rows)
     paper52 = {(r[0], r[1]): r[2] for r in PAPER["table_5_2"]["rows"]}
@@ -409,7 +413,7 @@ def main(argv=None):
     rows = []
     for (cx, pc, ctl), v in r53.items():
         p = mwu_greater(v, r53[(cx, 0.0, ctl)]) if pc > 0 else None
-        rows.append([cx, pc, ctl, float(np.median(v)), float(np.min(v)), float(np.max(v)), p])
+        rows.append([cx, pc, ctl, *spread(v), p])
     tables["fig_5_3"] = table(["crossover", "p_C", "sigma control", "median val acc", "min", "max",
                                "MWU p (p_C > 0 better than p_C = 0)"], rows)
     print_table("Fig. 5.3: validation accuracy; one-sided Mann–Whitney U vs p_C = 0", tables["fig_5_3"]["columns"], rows)
