@@ -25,7 +25,6 @@ import statistics
 import time
 
 import autograd
-import autograd.numpy as anp
 import mpmath
 import numpy as np
 from scipy.special import expit

@@ -24,7 +24,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import nn
-from .backend import array_module
 
 __all__ = ["Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "Activation", "BatchNorm", "Sequential", "mlp", "cnn", "layer_from_dict"]

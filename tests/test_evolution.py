@@ -1,5 +1,4 @@
 """Population EA of thesis ch. 4–5: operators, selection, bookkeeping of Algorithm 2, batching."""
-import dataclasses
 
 import numpy as np
 import pytest

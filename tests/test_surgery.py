@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from refimpl import surgery as S
-from refimpl.model import Dense, Flatten, Sequential, cnn, mlp
+from refimpl.model import Dense, Sequential, cnn, mlp
 
 TOL = 1e-10
 
