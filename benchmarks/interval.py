@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from refimpl import interval as ia
 from refimpl import nn
-from refimpl import significance as sg
+from refimpl.interval import significance as sg
 from refimpl.interval import Interval
 from refimpl.model import mlp
 

@@ -40,12 +40,12 @@ import tracemalloc
 
 import numpy as np
 
-from refimpl import evolution as ev
+from refimpl.thesis import ea, operators, population
 from threadpoolctl import threadpool_info
 
 from refimpl import nn
 from refimpl.backend import GPUUnavailableError, raw_module, to_device, tree_leaves
-from refimpl.evolution import EAConfig
+from refimpl.thesis.ea import EAConfig
 
 
 def _sync(xp):
@@ -103,38 +103,38 @@ def _gemms(xp, h0, weights, lam: int, batch: int, chunk: int):
 
 
 def bench(lam: int, batch: int, device: str, repeats: int, chunk: int | None, seed: int = 0) -> dict:
-    model = ev.thesis_network()
+    model = population.thesis_network()
     cfg = EAConfig.table_5_1("test").replace(population_size=lam, batch_size=batch)
-    state = ev.init_ea(model, cfg, seed, device=device)
+    state = ea.init_ea(model, cfg, seed, device=device)
     pop = state.population
     rng = np.random.default_rng(seed + 1)
     x, y = to_device([rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)], device)
     xp = raw_module(*tree_leaves(pop))
     weights = [p["W"] for p in pop if "W" in p]
     flops = 2.0 * lam * batch * sum(w.shape[1] * w.shape[2] for w in weights)
-    auto = ev.default_chunk_size(model, lam, batch, xp)
+    auto = population.default_chunk_size(model, lam, batch, xp)
     chunk = auto if chunk is None else chunk
     h0 = nn.max_pool2d(x, 2).reshape(batch, 196)  # the pooled input, shared by the population
 
     fns = {
         "gemm_full": _gemms(xp, h0, weights, lam, batch, lam),        # one product per layer
         "gemm_chunk": _gemms(xp, h0, weights, lam, batch, chunk),     # cache-sized products
-        "eval_full": lambda: ev.evaluate_population(model, pop, x, y, chunk_size=None),
-        "eval": lambda: ev.evaluate_population(model, pop, x, y, chunk_size=chunk),
+        "eval_full": lambda: population.evaluate_population(model, pop, x, y, chunk_size=None),
+        "eval": lambda: population.evaluate_population(model, pop, x, y, chunk_size=chunk),
     }
     t = _time_interleaved(fns, xp, repeats)
 
     def one_generation():
-        ev.generation(model, ev.EAState(pop, state.sigma, state.inherited, 0, np.random.default_rng(2)),
+        ea.generation(model, ea.EAState(pop, state.sigma, state.inherited, 0, np.random.default_rng(2)),
                       x, y, cfg, chunk_size=chunk)
 
     def loop():
         for i in range(lam):
-            nn.cross_entropy(model.apply(ev.individual(pop, i), x), y)
+            nn.cross_entropy(model.apply(operators.individual(pop, i), x), y)
     t.update(_time_interleaved({"generation": one_generation, "loop": loop}, xp, max(1, repeats // 2)))
     t["gemm"] = min(t["gemm_full"], t["gemm_chunk"])  # the machine's best at these FLOPs
-    peak = _peak_memory(lambda: ev.evaluate_population(model, pop, x, y, chunk_size=chunk), xp)
-    peak_full = _peak_memory(lambda: ev.evaluate_population(model, pop, x, y, chunk_size=None), xp)
+    peak = _peak_memory(lambda: population.evaluate_population(model, pop, x, y, chunk_size=chunk), xp)
+    peak_full = _peak_memory(lambda: population.evaluate_population(model, pop, x, y, chunk_size=None), xp)
     return {"lambda": lam, "batch": batch, "chunk": chunk, "gflop": flops / 1e9, **t,
             "peak_gib": peak / 2**30, "peak_full_gib": peak_full / 2**30,
             "pop_gib": sum(a.nbytes for a in tree_leaves(pop)) / 2**30}

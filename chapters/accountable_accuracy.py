@@ -51,7 +51,7 @@ from refimpl import data  # noqa: E402
 from refimpl.accountability import (CODE_INIT, TEXT_INIT, NetworkObjective, UserIntent, asa_search,  # noqa: E402
                                     expected_restart_gain, paper_model, restart_search)
 from refimpl.results import make_results, save_figure, table, write_atomic, write_results  # noqa: E402
-from refimpl.spec import verify  # noqa: E402
+from refimpl.accountability import verify  # noqa: E402
 
 PAPER_GAIN_PCT = {"MNIST-1": 0.04, "MNIST-2": 4.02, "MNIST-4": 3.17,
                   "FMNIST-1": 2.56, "FMNIST-2": 3.55, "FMNIST-4": 3.33}

@@ -41,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
 
 from refimpl import extremal as ex  # noqa: E402
-from refimpl import milp  # noqa: E402
+from refimpl.extremal import milp  # noqa: E402
+from refimpl.data import g_true, health_data  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
+from refimpl.nn import truncated_normal  # noqa: E402
 from refimpl.optim import Adam  # noqa: E402
 from refimpl.results import make_results, save_figure, table, write_results  # noqa: E402
 from refimpl.train import fit, predict  # noqa: E402
@@ -61,26 +63,6 @@ SCALES = {
     "quick": dict(batch_size=32, epochs=200, el_lr=2e-2, el_steps=2_500, starts=32),
     "paper": dict(batch_size=1, epochs=80, el_lr=5e-4, el_steps=50_000, starts=32),
 }
-
-
-def g_true(x):
-    """Eq. 3.1 without the noise: 1 − |x0| − x1² − x2 − exp(x3); x (..., 4)."""
-    return 1 - np.abs(x[..., 0]) - x[..., 1] ** 2 - x[..., 2] - np.exp(x[..., 3])
-
-
-def health_data(rng, n=1000, noise=0.05):
-    """Sec. 3.1: n inputs uniform on [−1, 1]⁴ and y = g_true(x) + N(0, noise²); float32."""
-    x = rng.uniform(-1.0, 1.0, (n, 4))
-    y = g_true(x) + rng.normal(0.0, noise, n)
-    return x.astype(np.float32), y[:, None].astype(np.float32)
-
-
-def truncated_normal_starts(rng, shape):
-    """Standard normal draws, redrawn until they lie in [−1, 1] (the text's x_init)."""
-    x = rng.standard_normal(shape)
-    while np.any(bad := np.abs(x) > 1):
-        x[bad] = rng.standard_normal(int(bad.sum()))
-    return x
 
 
 def fit_health_network(rng, cfg, progress=False):
@@ -133,7 +115,7 @@ def main(argv=None):
     L1, L2 = sec3_losses(mu, sigma)
     # the notebook's penalty: lower branch only, counted twice (κ1 = 2); see the module docstring
     L1_notebook = lambda x, y: ex.extrapolation_loss(x, mu, sigma, c=2.0, kappa1=2.0, upper=False)  # noqa: E731
-    starts = truncated_normal_starts(rng, (cfg["starts"], 4))   # start 0 is "the" single start
+    starts = truncated_normal(rng, (cfg["starts"], 4), bound=1.0)   # start 0 is "the" single start
     starts_notebook = rng.standard_normal((cfg["starts"], 4))
     grid_test = rng.uniform(-1, 1, (20_000, 4))
     test_mse = float(np.mean((predict(model, params, grid_test.astype(np.float32))[:, 0] - g_true(grid_test)) ** 2))

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
 
 from refimpl import data as rdata  # noqa: E402
-from refimpl import significance as sg  # noqa: E402
+from refimpl.interval import significance as sg  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.optim import AdamW, Adamax  # noqa: E402
 from refimpl.results import make_results, save_figure, table, write_results  # noqa: E402

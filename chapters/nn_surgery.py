@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from _cli import Stopwatch, chapter_parser, output_dir, print_table
-from refimpl import surgery as S
+from refimpl import surgery
 from refimpl.data import DatasetNotFoundError, load_dataset, subsample, train_val_split
 from refimpl.model import mlp
 from refimpl.results import make_results, save_figure, table, write_atomic, write_results
-from refimpl.surgeon import SurgeonConfig, summarize_log, surgeon, topology, train_baseline
+from refimpl.surgery import SurgeonConfig, summarize_log, surgeon, topology, train_baseline
 from refimpl.train import evaluate
 
 TOPOLOGIES = {"small": [10], "medium": [10, 10, 10], "large": [300, 100, 100]}  # Table 2
@@ -291,7 +291,7 @@ def main(argv=None):
                      "--dataset fashion-mnist runs the full quick plan on the subset.")
 
     # Eq. 16 on the paper's Table 1 inputs
-    eq16_rows = [[op, pos, a, ag, pf, s, S.eq16_score(a, ag, pf), abs(S.eq16_score(a, ag, pf) - s)]
+    eq16_rows = [[op, pos, a, ag, pf, s, surgery.eq16_score(a, ag, pf), abs(surgery.eq16_score(a, ag, pf) - s)]
                  for op, pos, a, ag, pf, s, _ in PAPER_TABLE1]
     print_table("Eq. 16 on the paper's Table 1 (A, AG, PF) -> S", ["operation", "position", "A", "AG", "PF",
                 "S (paper)", "S (Eq. 16)", "|diff|"], eq16_rows)

@@ -46,10 +46,10 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from _cli import Stopwatch, chapter_parser, output_dir, print_table
-from refimpl import evolution as ev
+from refimpl.thesis import ea, population
 from refimpl.backend import GPUUnavailableError, to_device
 from refimpl.data import DatasetNotFoundError, load_dataset, load_digits, train_val_split
-from refimpl.evolution import EAConfig
+from refimpl.thesis.ea import EAConfig
 from refimpl.optim import Adam
 from refimpl.results import make_results, save_figure, table, write_atomic, write_results
 from refimpl.train import evaluate, fit
@@ -142,7 +142,7 @@ class Runner:
             return json.loads((self.cache / f"{h}.json").read_text())
         x_tr, y_tr, x_val, y_val, x_te, y_te = self.data
         sc = SCALES[self.scale]
-        res = ev.evolve(self.model, x_tr, y_tr, cfg, generations=generations,
+        res = ea.evolve(self.model, x_tr, y_tr, cfg, generations=generations,
                         seed=np.random.default_rng([self.seed, rep, int(h, 16) % 2**31]),
                         x_val=x_val, y_val=y_val, record_every=sc["record_every"], device=self.device,
                         checkpoint=(self.ckpt / f"{h}.npz") if self.ckpt is not None else None,
@@ -335,7 +335,7 @@ def main(argv=None):
         notes.append(f"quick scale on {args.dataset} (all reductions as listed, on the full training set)")
     *data, dataset = load_data(args.scale, args.dataset, args.seed, notes)
     input_shape = data[0].shape[1:]
-    model = ev.thesis_network(input_shape, pool=sc["pool"], hidden=sc["hidden"])
+    model = population.thesis_network(input_shape, pool=sc["pool"], hidden=sc["hidden"])
     notes.append(f"network: {'2×2 max-pool, ' if sc['pool'] > 1 else 'no pooling, '}dense "
                  f"{'-'.join(map(str, sc['hidden']))}-10 ReLU, Glorot-uniform, {model.count_params():,} "
                  f"parameters (thesis: 196-256-128-64-10, 92,234)")

@@ -29,6 +29,7 @@ from autograd.extend import defvjp, primitive
 from .backend import array_module, raw_module
 
 __all__ = [
+    "truncated_normal",
     "INITIALIZERS", "ACTIVATIONS",
     "fans", "get_initializer", "initialize",
     "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
@@ -59,13 +60,27 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     raise ValueError(f"fans: expected a weight of rank 1, 2 or 4, got shape {shape}")
 
 
-def _truncated_normal(rng: np.random.Generator, shape, std: float) -> np.ndarray:
-    """N(0, std²) restricted to [-2 std, 2 std] by redrawing the values outside."""
+def truncated_normal(rng: np.random.Generator, shape, std: float = 1.0, *, bound: float = 2.0) -> np.ndarray:
+    """N(0, std²) restricted to [-bound·std, bound·std] by redrawing the values outside.
+
+    Args:
+        rng: the generator the standard normal draws come from (redraws too, in order).
+        shape: output shape. std: scale (> 0). bound: truncation point in units of std (> 0).
+
+    Returns:
+        ``float64`` array of ``shape``. The std of the result is ``std`` times that of a standard
+        normal truncated at ±bound (``_TRUNC_STD`` for the default bound 2).
+
+    Raises:
+        ValueError: ``std`` or ``bound`` not positive.
+    """
+    if not (std > 0 and bound > 0):
+        raise ValueError(f"truncated_normal needs std > 0 and bound > 0, got std={std}, bound={bound}")
     out = rng.standard_normal(shape)
-    bad = np.abs(out) > 2.0
+    bad = np.abs(out) > bound
     while bad.any():
         out[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(out) > 2.0
+        bad = np.abs(out) > bound
     return out * std
 
 
@@ -90,7 +105,7 @@ def _random_uniform(rng, shape, minval: float = -0.05, maxval: float = 0.05):
 
 
 def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
-    return mean + _truncated_normal(rng, shape, stddev)
+    return mean + truncated_normal(rng, shape, stddev)
 
 
 def _variance_scaling(scale: float, mode: str, distribution: str):
@@ -101,7 +116,7 @@ def _variance_scaling(scale: float, mode: str, distribution: str):
         if distribution == "uniform":
             limit = math.sqrt(3.0 * var)
             return rng.uniform(-limit, limit, size=shape)
-        return _truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD)
+        return truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD)
 
     return init
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from refimpl import data
+from refimpl.data import cifar, datasets, download
 from refimpl.data import Dataset, DatasetNotFoundError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -58,7 +59,7 @@ def isolated(tmp_path, monkeypatch):
     """Empty $REFIMPL_DATA, $HOME and system data directory under tmp_path."""
     monkeypatch.setenv("REFIMPL_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(data, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
     return tmp_path
 
 
@@ -390,7 +391,7 @@ def test_download_verifies_and_writes_atomically(isolated, monkeypatch):
         payloads["https://example.org/toy/" + name + ".gz"] = gzip.compress(idx_bytes(arr))
     checksums = {url.rsplit("/", 1)[1]: ("sha256", hashlib.sha256(blob).hexdigest())
                  for url, blob in payloads.items()}
-    monkeypatch.setitem(data._IDX_DOWNLOADS, "toy", ("https://example.org/toy/", checksums))
+    monkeypatch.setitem(download.IDX_DOWNLOADS, "toy", ("https://example.org/toy/", checksums))
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(payloads[url]))
     ds = data.load_idx_dataset("toy", download=True)
     cache = isolated / "home" / ".cache" / "refimpl" / "toy"
@@ -416,7 +417,7 @@ def test_cifar_download_unpacks_into_cache(isolated, monkeypatch):
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(staging, arcname="cifar-10-batches-py")
     blob = buffer.getvalue()
-    monkeypatch.setitem(data._CIFAR["cifar-10"], "checksum",
+    monkeypatch.setitem(cifar._CIFAR["cifar-10"], "checksum",
                         ("sha256", hashlib.sha256(blob).hexdigest()))
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(blob))
     ds = data.load_cifar("cifar-10", download=True)
@@ -429,7 +430,7 @@ def test_download_without_checksum_warns(isolated, monkeypatch):
     blob = gzip.compress(idx_bytes(np.zeros(1, np.uint8)))
     monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(blob))
     with pytest.warns(UserWarning, match="not verified"):
-        data._download("https://example.org/f", isolated / "f", None, "toy")
+        download.download("https://example.org/f", isolated / "f", None, "toy")
     assert (isolated / "f").read_bytes() == blob
 
 

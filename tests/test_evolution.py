@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from refimpl import evolution as ev
+from refimpl.thesis import ea, operators, population
 from refimpl.backend import GPUUnavailableError, gpu_available, tree_leaves
-from refimpl.evolution import EAConfig
+from refimpl.thesis.ea import EAConfig
 from refimpl.model import mlp
 
 Z = 5.0  # statistical tolerance of every sampling test: 5 standard errors (two-sided p ≈ 6e-7)
@@ -26,7 +26,7 @@ def test_uniform_crossover_takes_every_gene_from_one_parent_with_probability_p()
     x1 = [{"W": np.abs(rng.standard_normal((n, 50, 50))) + 1.0, "b": np.full((n, 50), 3.0)}]
     x2 = [{"W": -np.abs(rng.standard_normal((n, 50, 50))) - 1.0, "b": np.full((n, 50), -3.0)}]
     for p in (0.5, 0.2):
-        z = ev.uniform_crossover(x1, x2, np.random.default_rng(1), p=p)
+        z = operators.uniform_crossover(x1, x2, np.random.default_rng(1), p=p)
         from1 = [np.asarray(c) == a for c, a in zip(tree_leaves(z), tree_leaves(x1))]
         from2 = [np.asarray(c) == b for c, b in zip(tree_leaves(z), tree_leaves(x2))]
         for f1, f2 in zip(from1, from2):
@@ -34,39 +34,39 @@ def test_uniform_crossover_takes_every_gene_from_one_parent_with_probability_p()
         k = sum(int(f.sum()) for f in from1)
         m = sum(f.size for f in from1)
         assert abs(k / m - p) < Z * np.sqrt(p * (1 - p) / m)
-    assert all(np.array_equal(c, a) for c, a in zip(tree_leaves(ev.uniform_crossover(x1, x2, rng, p=1.0)),
+    assert all(np.array_equal(c, a) for c, a in zip(tree_leaves(operators.uniform_crossover(x1, x2, rng, p=1.0)),
                                                      tree_leaves(x1)))
 
 
 def test_uniform_crossover_keeps_shapes_dtypes_and_rejects_mismatch():
     rng = np.random.default_rng(0)
     x1, x2 = _pop(rng, 4, dtype=np.float32), _pop(rng, 4, dtype=np.float32)
-    z = ev.uniform_crossover(x1, x2, rng)
+    z = operators.uniform_crossover(x1, x2, rng)
     assert [a.shape for a in tree_leaves(z)] == [a.shape for a in tree_leaves(x1)]
     assert all(a.dtype == np.float32 for a in tree_leaves(z))
     with pytest.raises(ValueError, match="equal size"):
-        ev.uniform_crossover(x1, _pop(rng, 5), rng)
+        operators.uniform_crossover(x1, _pop(rng, 5), rng)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ev.uniform_crossover(x1, x2, rng, p=1.5)
+        operators.uniform_crossover(x1, x2, rng, p=1.5)
     with pytest.raises(TypeError, match="Generator"):
-        ev.uniform_crossover(x1, x2, 0)
+        operators.uniform_crossover(x1, x2, 0)
 
 
 def test_arithmetic_crossover_is_the_weighted_mean():
     rng = np.random.default_rng(2)
     x1, x2 = _pop(rng, 6), _pop(rng, 6)
-    z = ev.arithmetic_crossover(x1, x2)
+    z = operators.arithmetic_crossover(x1, x2)
     for c, a, b in zip(tree_leaves(z), tree_leaves(x1), tree_leaves(x2)):
         np.testing.assert_allclose(c, (a + b) / 2, rtol=1e-15, atol=0)
     w = np.linspace(0, 1, 6)  # one weight per child
-    z = ev.arithmetic_crossover(x1, x2, w=w)
+    z = operators.arithmetic_crossover(x1, x2, w=w)
     for c, a, b in zip(tree_leaves(z), tree_leaves(x1), tree_leaves(x2)):
         ww = w.reshape((6,) + (1,) * (a.ndim - 1))
         np.testing.assert_allclose(c, ww * a + (1 - ww) * b, rtol=1e-14, atol=1e-15)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        ev.arithmetic_crossover(x1, x2, w=1.2)
+        operators.arithmetic_crossover(x1, x2, w=1.2)
     with pytest.raises(ValueError, match="shape"):
-        ev.arithmetic_crossover(x1, x2, w=np.ones(3) / 2)
+        operators.arithmetic_crossover(x1, x2, w=np.ones(3) / 2)
 
 
 def test_normal_mutation_noise_has_the_requested_sigma_per_individual():
@@ -74,7 +74,7 @@ def test_normal_mutation_noise_has_the_requested_sigma_per_individual():
     n, d = 4, 200 * 250  # 50,000 genes per individual
     x = [{"W": rng.standard_normal((n, 200, 250)).astype(np.float32)}]
     sigma = np.array([1e-3, 1e-2, 0.1, 2.0])
-    z = ev.normal_mutation(x, sigma, np.random.default_rng(4))
+    z = operators.normal_mutation(x, sigma, np.random.default_rng(4))
     assert z[0]["W"].dtype == np.float32
     eps = (z[0]["W"].astype(np.float64) - x[0]["W"]).reshape(n, d)
     sd = eps.std(axis=1)
@@ -83,7 +83,7 @@ def test_normal_mutation_noise_has_the_requested_sigma_per_individual():
     np.testing.assert_array_less(np.abs(sd / sigma - 1), Z / np.sqrt(2 * d))
     np.testing.assert_array_less(np.abs(eps.mean(axis=1)), Z * sigma / np.sqrt(d))
     # a scalar σ mutates everybody with the same strength
-    z = ev.normal_mutation(x, 0.5, np.random.default_rng(5))
+    z = operators.normal_mutation(x, 0.5, np.random.default_rng(5))
     sd = (z[0]["W"].astype(np.float64) - x[0]["W"]).reshape(n, d).std(axis=1)
     np.testing.assert_array_less(np.abs(sd / 0.5 - 1), Z / np.sqrt(2 * d))
 
@@ -92,49 +92,49 @@ def test_normal_mutation_noise_has_the_requested_sigma_per_individual():
 def test_mutation_rejects_non_positive_sigma(bad):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="sigma"):
-        ev.normal_mutation(_pop(rng, 2), bad, rng)
+        operators.normal_mutation(_pop(rng, 2), bad, rng)
 
 
 def test_mutation_rejects_sigma_of_wrong_length():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="entries"):
-        ev.normal_mutation(_pop(rng, 3), np.ones(2), rng)
+        operators.normal_mutation(_pop(rng, 3), np.ones(2), rng)
 
 
 def test_self_adaptation_follows_eq_5_4():
     sigma = np.geomspace(1e-4, 1e-1, 8)
     tau = 0.3
-    new = ev.self_adapt_sigma(sigma, tau, np.random.default_rng(7))
+    new = operators.self_adapt_sigma(sigma, tau, np.random.default_rng(7))
     expected = sigma * np.exp(tau * np.random.default_rng(7).standard_normal(8))  # same stream
     np.testing.assert_allclose(new, expected, rtol=1e-15)
     # distribution: log(σ'/σ)/τ ~ N(0, 1)
     n = 20000
     s = np.full(n, 1e-3)
-    r = np.log(ev.self_adapt_sigma(s, tau, np.random.default_rng(8)) / s) / tau
+    r = np.log(operators.self_adapt_sigma(s, tau, np.random.default_rng(8)) / s) / tau
     assert abs(r.mean()) < Z / np.sqrt(n) and abs(r.std() - 1) < Z / np.sqrt(2 * n)
     with pytest.raises(ValueError, match="tau"):
-        ev.self_adapt_sigma(sigma, 0.0, np.random.default_rng(0))
+        operators.self_adapt_sigma(sigma, 0.0, np.random.default_rng(0))
 
 
 def test_decayed_sigma_follows_eq_5_3():
-    assert ev.decayed_sigma(1e-3, 0, 100) == 1e-3
-    assert ev.decayed_sigma(1e-3, 100, 100) == pytest.approx(0.99e-3, rel=1e-14)
+    assert operators.decayed_sigma(1e-3, 0, 100) == 1e-3
+    assert operators.decayed_sigma(1e-3, 100, 100) == pytest.approx(0.99e-3, rel=1e-14)
     i = np.arange(0, 1000, 7)
-    np.testing.assert_allclose(ev.decayed_sigma(2e-2, i, 50), 2e-2 * np.exp(i / 50 * np.log(0.99)), rtol=1e-12)
+    np.testing.assert_allclose(operators.decayed_sigma(2e-2, i, 50), 2e-2 * np.exp(i / 50 * np.log(0.99)), rtol=1e-12)
     with pytest.raises(ValueError):
-        ev.decayed_sigma(1e-3, 5, 0)
+        operators.decayed_sigma(1e-3, 5, 0)
     with pytest.raises(ValueError):
-        ev.decayed_sigma(0.0, 5, 10)
+        operators.decayed_sigma(0.0, 5, 10)
 
 
 def test_fitness_inheritance_eq_5_2():
     inh = np.array([np.nan, -1.0, -2.0])
     ev_ = np.array([-0.5, -0.5, -0.5])
-    np.testing.assert_allclose(ev.inherit_fitness(inh, ev_, 0.25), [-0.5, 0.75 * -1 + 0.25 * -0.5,
+    np.testing.assert_allclose(operators.inherit_fitness(inh, ev_, 0.25), [-0.5, 0.75 * -1 + 0.25 * -0.5,
                                                                    0.75 * -2 + 0.25 * -0.5])
-    np.testing.assert_array_equal(ev.inherit_fitness(inh, ev_, 1.0), ev_)
+    np.testing.assert_array_equal(operators.inherit_fitness(inh, ev_, 1.0), ev_)
     with pytest.raises(ValueError, match="alpha"):
-        ev.inherit_fitness(inh, ev_, 1.5)
+        operators.inherit_fitness(inh, ev_, 1.5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,21 +143,21 @@ def test_fitness_inheritance_eq_5_2():
 
 def test_truncation_plus_and_comma_selection():
     u = np.array([0.1, 0.9, np.nan, 0.5, 0.9])
-    np.testing.assert_array_equal(ev.truncation_selection(u, 3), [1, 4, 3])  # stable ties, NaN worst
-    np.testing.assert_array_equal(ev.comma_selection(u, 2), [1, 4])
+    np.testing.assert_array_equal(operators.truncation_selection(u, 3), [1, 4, 3])  # stable ties, NaN worst
+    np.testing.assert_array_equal(operators.comma_selection(u, 2), [1, 4])
     parents, offspring = np.array([0.3, 0.8]), np.array([0.8, 0.2, 0.5])
-    np.testing.assert_array_equal(ev.plus_selection(parents, offspring, 3), [1, 2, 4])  # parent wins tie
+    np.testing.assert_array_equal(operators.plus_selection(parents, offspring, 3), [1, 2, 4])  # parent wins tie
     with pytest.raises(ValueError, match="cannot select"):
-        ev.truncation_selection(u, 0)
+        operators.truncation_selection(u, 0)
     with pytest.raises(ValueError, match="cannot select"):
-        ev.truncation_selection(u, 6)
+        operators.truncation_selection(u, 6)
 
 
 @pytest.mark.parametrize("lam", [1, 2, 3, 7, 10, 33, 100, 999, 1000, 2000])
 @pytest.mark.parametrize("shares", [(0.05, 0.5, 0.45), (0.05, 0.75, 0.2), (0.0, 1.0, 0.0),
                                     (0.1, 0.0, 0.9), (1 / 3, 1 / 3, 1 / 3)])
 def test_offspring_counts_are_exact(lam, shares):
-    counts = ev.offspring_counts(lam, *shares)
+    counts = operators.offspring_counts(lam, *shares)
     assert sum(counts) == lam
     for c, p in zip(counts, shares):
         assert np.floor(lam * p + 1e-9) <= c <= np.ceil(lam * p - 1e-9)
@@ -168,7 +168,7 @@ def test_table_5_1_counts():
     assert EAConfig.table_5_1("validation").counts == (50, 500, 450)
     assert EAConfig.table_5_1("test").counts == (100, 1500, 400)
     assert EAConfig.table_5_1("test").n_parents == 1000
-    assert ev.n_truncation(100, 0.29) == 29  # no float truncation surprises (0.29·100 = 28.999…)
+    assert operators.n_truncation(100, 0.29) == 29  # no float truncation surprises (0.29·100 = 28.999…)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -198,14 +198,14 @@ def test_invalid_hyperparameters_raise_clear_errors(change, match):
 # ---------------------------------------------------------------------------------------------
 
 def test_thesis_network_has_92234_parameters():
-    m = ev.thesis_network()
+    m = population.thesis_network()
     assert m.count_params() == 92234
     assert m.shapes[2] == (196,)
     assert [layer.units for layer in m.layers[2:]] == [256, 128, 64, 10]
 
 
 def test_batched_population_forward_equals_separate_forwards():
-    m = ev.thesis_network()
+    m = population.thesis_network()
     P = 6
     pop = m.init(np.random.default_rng(0), population=P)
     x = np.random.default_rng(1).random((32, 1, 28, 28), dtype=np.float32)
@@ -213,12 +213,12 @@ def test_batched_population_forward_equals_separate_forwards():
     out = m.apply(pop, x)
     assert out.shape == (P, 32, 10) and out.dtype == np.float32
     for k in range(P):
-        np.testing.assert_allclose(out[k], m.apply(ev.individual(pop, k), x), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[k], m.apply(operators.individual(pop, k), x), rtol=1e-5, atol=1e-6)
     from refimpl import nn
-    single = [float(nn.cross_entropy(m.apply(ev.individual(pop, k), x), y)) for k in range(P)]
+    single = [float(nn.cross_entropy(m.apply(operators.individual(pop, k), x), y)) for k in range(P)]
     # evaluate_population: batched passes of `chunk_size` individuals (in-place bias and ReLU)
     for chunk in ("auto", None, 1, 4, 6, 100):
-        np.testing.assert_allclose(ev.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-5)
+        np.testing.assert_allclose(population.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-5)
 
 
 def test_evaluate_population_other_layers_and_bad_input():
@@ -229,31 +229,31 @@ def test_evaluate_population_other_layers_and_bad_input():
     pop = m.init(np.random.default_rng(3), population=5, dtype=np.float64)
     x = np.random.default_rng(4).standard_normal((9, 3, 4))
     y = np.random.default_rng(5).integers(0, 4, 9)
-    single = [float(nn.cross_entropy(m.apply(ev.individual(pop, k), x), y)) for k in range(5)]
+    single = [float(nn.cross_entropy(m.apply(operators.individual(pop, k), x), y)) for k in range(5)]
     for chunk in ("auto", None, 2):
-        np.testing.assert_allclose(ev.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-12)
+        np.testing.assert_allclose(population.evaluate_population(m, pop, x, y, chunk_size=chunk), single, rtol=1e-12)
     for bad in (0, -1, 2.5, "all"):
         with pytest.raises(ValueError, match="chunk_size"):
-            ev.evaluate_population(m, pop, x, y, chunk_size=bad)
+            population.evaluate_population(m, pop, x, y, chunk_size=bad)
     with pytest.raises(ValueError, match="shared"):
-        ev.evaluate_population(m, pop, x[None].repeat(5, 0), y)
+        population.evaluate_population(m, pop, x[None].repeat(5, 0), y)
 
 
 def test_default_chunk_size_bounds_cpu_activation_memory():
-    m = ev.thesis_network()
+    m = population.thesis_network()
     per_individual = 512 * 4 * (256 + 128 + 64 + 10)
-    c = ev.default_chunk_size(m, 1000, 512)
-    assert c * per_individual <= ev.CPU_ACTIVATION_BUDGET < (c + 1) * per_individual
-    assert ev.default_chunk_size(m, 3, 512) == 3                 # never more than λ
-    assert ev.default_chunk_size(m, 1000, 10**6) == 1            # at least one individual
+    c = population.default_chunk_size(m, 1000, 512)
+    assert c * per_individual <= population.CPU_ACTIVATION_BUDGET < (c + 1) * per_individual
+    assert population.default_chunk_size(m, 3, 512) == 3                 # never more than λ
+    assert population.default_chunk_size(m, 1000, 10**6) == 1            # at least one individual
     import types
-    assert ev.default_chunk_size(m, 1000, 512, types.SimpleNamespace(__name__="cupy")) == 1000
+    assert population.default_chunk_size(m, 1000, 512, types.SimpleNamespace(__name__="cupy")) == 1000
 
 
 def test_population_model_must_be_dense_only():
     from refimpl.model import cnn
     with pytest.raises(ValueError, match="Dense-only"):
-        ev.init_ea(cnn((1, 8, 8), [4], 10), EAConfig(population_size=4, batch_size=2), 0)
+        ea.init_ea(cnn((1, 8, 8), [4], 10), EAConfig(population_size=4, batch_size=2), 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_population_model_must_be_dense_only():
 
 def _setup(cfg, seed=0):
     m = mlp(6, [5], 3)
-    state = ev.init_ea(m, cfg, seed, dtype=np.float64)
+    state = ea.init_ea(m, cfg, seed, dtype=np.float64)
     data = np.random.default_rng(seed + 100)
     # distinct values for every gene of every individual (the zero biases would coincide)
     state.population = [{k: data.standard_normal(a.shape) for k, a in d.items()} for d in state.population]
@@ -281,13 +281,13 @@ def test_generation_elites_crossover_children_and_mutants(control):
                    selection_proportion=0.25, sigma=1e-4, sigma_control=control, tau=0.2)
     m, state, x, y = _setup(cfg)
     state.sigma = np.geomspace(1e-5, 1e-3, 40)  # distinct σ-genes to trace under self-adaptation
-    new, info = ev.generation(m, state, x, y, cfg)
+    new, info = ea.generation(m, state, x, y, cfg)
     n_e, n_c, n_m = cfg.counts
     assert (n_e, n_c, n_m) == (4, 20, 16)
     old, cur = _flat(info.evaluated), _flat(new.population)
     order = np.argsort(-info.fitness, kind="stable")
     top_t = order[:cfg.n_parents]
-    np.testing.assert_allclose(info.fitness, -ev.evaluate_population(m, info.evaluated, x, y))
+    np.testing.assert_allclose(info.fitness, -population.evaluate_population(m, info.evaluated, x, y))
     # elites: the n_E best, unchanged, σ unchanged
     np.testing.assert_array_equal(cur[:n_e], old[order[:n_e]])
     np.testing.assert_array_equal(new.sigma[:n_e], state.sigma[order[:n_e]] if control != "constant"
@@ -320,10 +320,10 @@ def test_fitness_inheritance_in_generation_uses_parent_fitness():
     cfg = EAConfig(population_size=20, batch_size=8, p_elite=0.5, p_crossover=0.0, p_mutation=0.5,
                    fitness_inheritance=0.3)
     m, state, x, y = _setup(cfg)
-    s1, i1 = ev.generation(m, state, x, y, cfg)
+    s1, i1 = ea.generation(m, state, x, y, cfg)
     assert np.all(np.isnan(state.inherited))
     np.testing.assert_allclose(i1.fitness, -i1.loss)  # initial population: nothing inherited
-    s2, i2 = ev.generation(m, s1, x, y, cfg)
+    s2, i2 = ea.generation(m, s1, x, y, cfg)
     np.testing.assert_allclose(i2.fitness, 0.7 * s1.inherited + 0.3 * -i2.loss)
 
 
@@ -331,42 +331,42 @@ def test_same_seed_reproduces_a_run_bit_for_bit_and_checkpoint_resumes(tmp_path)
     rng = np.random.default_rng(0)
     x = rng.random((200, 1, 4, 4), dtype=np.float32)
     y = rng.integers(0, 3, 200)
-    m = ev.thesis_network((1, 4, 4), pool=1, hidden=(8,), n_out=3)
+    m = population.thesis_network((1, 4, 4), pool=1, hidden=(8,), n_out=3)
     cfg = EAConfig(population_size=12, batch_size=16, sigma=1e-2, sigma_control="self-adaptive",
                    crossover="arithmetic", fitness_inheritance=0.5)
     kw = dict(generations=25, seed=7, x_val=x[:50], y_val=y[:50], record_every=5)
-    a = ev.evolve(m, x, y, cfg, **kw)
-    b = ev.evolve(m, x, y, cfg, **kw)
+    a = ea.evolve(m, x, y, cfg, **kw)
+    b = ea.evolve(m, x, y, cfg, **kw)
     for u, v in zip(tree_leaves(a.state.population) + [a.state.sigma], tree_leaves(b.state.population) + [b.state.sigma]):
         assert np.array_equal(u, v)
     hist = {k: v for k, v in a.history.items() if k != "seconds"}
     assert hist == {k: v for k, v in b.history.items() if k != "seconds"}
-    c = ev.evolve(m, x, y, cfg, **{**kw, "seed": 8})
+    c = ea.evolve(m, x, y, cfg, **{**kw, "seed": 8})
     assert not np.array_equal(tree_leaves(a.state.population)[0], tree_leaves(c.state.population)[0])
     # interrupted after 10 generations, then resumed from the checkpoint: identical result
     ck = tmp_path / "ea.npz"
-    ev.evolve(m, x, y, cfg, **{**kw, "generations": 10}, checkpoint=ck, checkpoint_every=10)
-    d = ev.evolve(m, x, y, cfg, **kw, checkpoint=ck, checkpoint_every=10)
+    ea.evolve(m, x, y, cfg, **{**kw, "generations": 10}, checkpoint=ck, checkpoint_every=10)
+    d = ea.evolve(m, x, y, cfg, **kw, checkpoint=ck, checkpoint_every=10)
     for u, v in zip(tree_leaves(a.state.population), tree_leaves(d.state.population)):
         assert np.array_equal(u, v)
     assert d.history["val_accuracy"] == a.history["val_accuracy"]
     with pytest.raises(ValueError, match="different EAConfig"):
-        ev.evolve(m, x, y, cfg.replace(sigma=0.5), **kw, checkpoint=ck)
+        ea.evolve(m, x, y, cfg.replace(sigma=0.5), **kw, checkpoint=ck)
 
 
 def test_evolve_rejects_bad_data():
     m = mlp(4, [3], 2)
     cfg = EAConfig(population_size=4, batch_size=8)
     with pytest.raises(ValueError, match="batch_size"):
-        ev.evolve(m, np.zeros((5, 4), np.float32), np.zeros(5, int), cfg, generations=1)
+        ea.evolve(m, np.zeros((5, 4), np.float32), np.zeros(5, int), cfg, generations=1)
     with pytest.raises(ValueError, match="x_train"):
-        ev.evolve(m, np.zeros((20, 5), np.float32), np.zeros(20, int), cfg, generations=1)
+        ea.evolve(m, np.zeros((20, 5), np.float32), np.zeros(20, int), cfg, generations=1)
 
 
 @pytest.mark.skipif(gpu_available(), reason="a GPU is available here")
 def test_gpu_request_fails_clearly_without_a_gpu():
     with pytest.raises(GPUUnavailableError):
-        ev.init_ea(mlp(4, [3], 2), EAConfig(population_size=4, batch_size=2), 0, device="gpu")
+        ea.init_ea(mlp(4, [3], 2), EAConfig(population_size=4, batch_size=2), 0, device="gpu")
 
 
 def test_quick_scale_ea_reaches_90_percent_on_digits():
@@ -377,9 +377,9 @@ def test_quick_scale_ea_reaches_90_percent_on_digits():
     ds = load_digits(seed=0)
     x_tr, y_tr, x_val, y_val = train_val_split(ds.x_train, ds.y_train, 0.25, seed=0)
     mean = x_tr.mean(axis=0, keepdims=True)
-    m = ev.thesis_network((1, 8, 8), pool=1, hidden=(32, 16))
+    m = population.thesis_network((1, 8, 8), pool=1, hidden=(32, 16))
     cfg = EAConfig.table_5_1("test").replace(population_size=100, batch_size=128, sigma=0.03)
-    r = ev.evolve(m, x_tr - mean, y_tr, cfg, generations=600, seed=1, x_val=x_val - mean, y_val=y_val,
+    r = ea.evolve(m, x_tr - mean, y_tr, cfg, generations=600, seed=1, x_val=x_val - mean, y_val=y_val,
                   record_every=600)
     acc = evaluate(m, r.best_params, ds.x_test - mean, ds.y_test)["accuracy"]
     print(f"digits test accuracy {acc:.4f}")

@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from refimpl import extremal as ex
+from refimpl.data import g_true
+from refimpl.nn import truncated_normal
 from refimpl.model import Conv2D, Dense, Flatten, Sequential, mlp
 from refimpl.optim import SGD, Adam
 
@@ -207,7 +209,7 @@ def test_loss_parameter_errors():
 
 from scipy.optimize import linprog  # noqa: E402
 
-from refimpl import milp  # noqa: E402
+from refimpl.extremal import milp  # noqa: E402
 
 
 def _random_relu_net(n_in, hidden, seed, n_out=1):
@@ -356,14 +358,14 @@ def test_sec3_single_start_lands_near_the_analytic_constrained_optimum():
     x, y, mu, sigma, model, fitted = chapter.fit_health_network(rng, cfg)
     assert x.shape == (1000, 4) and np.all(np.abs(x) <= 1)
     np.testing.assert_allclose(sigma, 2 / np.sqrt(12), atol=0.03)      # uniform on [−1, 1]
-    starts = chapter.truncated_normal_starts(rng, (cfg["starts"], 4))
+    starts = truncated_normal(rng, (cfg["starts"], 4), bound=1.0)
     assert np.all(np.abs(starts) <= 1)
     L1, L2 = chapter.sec3_losses(mu, sigma)
     el = ex.extremize(model, fitted.params, starts[0], objective=L2, constraints=[L1],
                       optimizer=Adam(lr=cfg["el_lr"]), steps=cfg["el_steps"])
     x_true = np.array([0.0, 0.0, -2 * sigma[2], -2 * sigma[3]])
     y_true = 1 + 2 * sigma[2] - np.exp(-2 * sigma[3])
-    assert chapter.g_true(x_true) == pytest.approx(y_true, abs=1e-12)
-    print("x̂", el.x[0], "g_true(x̂)", chapter.g_true(el.x[0]), "ŷ_true", y_true)
+    assert g_true(x_true) == pytest.approx(y_true, abs=1e-12)
+    print("x̂", el.x[0], "g_true(x̂)", g_true(el.x[0]), "ŷ_true", y_true)
     assert np.all(np.abs(el.x[0] - x_true) <= 0.25)
-    assert abs(chapter.g_true(el.x[0]) - y_true) <= 0.2
+    assert abs(g_true(el.x[0]) - y_true) <= 0.2

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from refimpl import nn
-from refimpl import significance as sg
+from refimpl.interval import significance as sg
 from refimpl.interval import Interval
 from refimpl.model import Conv2D, Dense, Flatten, Sequential, mlp
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refimpl.accountability import UserIntent
-from refimpl.spec import Spec, SpecSyntaxError, parse_spec, parse_specs, verify
+from refimpl.accountability import Spec, SpecSyntaxError, parse_spec, parse_specs, verify
 
 
 def test_the_issue_example():
@@ -177,7 +177,7 @@ def test_verify_needs_n_layers_with_a_plain_function():
 
 def test_default_objective_code_variant_follows_the_authors_code():
     from refimpl.accountability import CODE_INIT, TEXT_INIT
-    from refimpl.spec import default_objective
+    from refimpl.accountability import default_objective
     obj, n = default_objective("MNIST-2", "digits", variant="code")
     assert n == 3 and obj.scheme == CODE_INIT and obj.shuffle is False
     assert all(l.activation == "linear" for l in obj.model.layers)

@@ -5,9 +5,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from refimpl import surgery as S
+from refimpl import surgery
 from refimpl.model import mlp
-from refimpl.surgeon import SurgeonConfig, surgeon, topology, train_baseline
+from refimpl.surgery import SurgeonConfig, surgeon, topology, train_baseline
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_surgeon_schedule_and_lineage(run):
     decision_epochs = sorted({d["epoch"] for d in res.log})
     assert decision_epochs == list(range(CFG.pretrain_epochs, CFG.epochs, CFG.decision_every))
     assert res.param_fraction == pytest.approx(res.model.count_params() / model.count_params())
-    assert S.check_mlp(res.model, res.params) is None
+    assert surgery.check_mlp(res.model, res.params) is None
     assert res.epochs_trained >= CFG.epochs
 
 
@@ -61,7 +61,7 @@ def test_candidates_scored_with_eq16_and_top_branches_win(run):
         cands = d["candidates"]
         types = defaultdict(int)
         for c in cands:
-            assert c["S"] == pytest.approx(S.eq16_score(c["A"], c["AG"], c["PF"]))
+            assert c["S"] == pytest.approx(surgery.eq16_score(c["A"], c["AG"], c["PF"]))
             assert c["recovery_batches"] == CFG.recovery[c["operation"]] * CFG.recovery_unit   # per type (Appendix)
             types[(c["branch"], c["operation"])] += 1
         # best per type plus one random extra per parent branch: identity is always there
@@ -150,7 +150,7 @@ def test_bad_config_and_input(data):
 
 def test_memory_redraws_then_falls_back_to_best_of_cycle(data, monkeypatch):
     """Force every newly trained branch to be worse than the previous cycle's best."""
-    import refimpl.surgeon as surgeon_module
+    import refimpl.surgery.genetic as surgeon_module
     real_fit, calls = surgeon_module.fit, [0]
 
     def worsening_fit(*args, **kw):

@@ -4,7 +4,7 @@ import copy
 import numpy as np
 import pytest
 
-from refimpl import surgery as S
+from refimpl import surgery
 from refimpl.model import Dense, Sequential, cnn, mlp
 
 TOL = 1e-10
@@ -38,9 +38,9 @@ def max_diff(a, b):
 def test_add_neurons_preserves_relu_network(split, flatten):
     model, params, x = random_net(flatten=flatten)
     before = copy.deepcopy(params)
-    for layer in S.hidden_layers(model):
+    for layer in surgery.hidden_layers(model):
         for n_new in (1, 3, 17):
-            res = S.add_neurons(model, params, layer, n_new, rng=layer + n_new, split=split)
+            res = surgery.add_neurons(model, params, layer, n_new, rng=layer + n_new, split=split)
             assert res.model.layers[layer].units == model.layers[layer].units + n_new
             assert max_diff(out(res.model, res.params, x), out(model, params, x)) < TOL
             assert res.param_fraction == pytest.approx(res.model.count_params() / model.count_params())
@@ -52,16 +52,16 @@ def test_add_neurons_preserves_relu_network(split, flatten):
 
 def test_add_neurons_outgoing_split_is_exact_for_any_activation():
     model, params, x = random_net(activation="tanh")
-    res = S.add_neurons(model, params, S.hidden_layers(model)[1], 4, rng=1, split="outgoing")
+    res = surgery.add_neurons(model, params, surgery.hidden_layers(model)[1], 4, rng=1, split="outgoing")
     assert max_diff(out(*res, x), out(model, params, x)) < TOL
     with pytest.raises(ValueError, match="incoming"):
-        S.add_neurons(model, params, S.hidden_layers(model)[1], 4, split="incoming")
+        surgery.add_neurons(model, params, surgery.hidden_layers(model)[1], 4, split="incoming")
 
 
 def test_add_neurons_copies_units_and_splits_outgoing_weights():
     model, params, _ = random_net()
-    layer = S.hidden_layers(model)[0]
-    res = S.add_neurons(model, params, layer, 2, rng=3)
+    layer = surgery.hidden_layers(model)[0]
+    res = surgery.add_neurons(model, params, layer, 2, rng=3)
     W, W_new = params[layer]["W"], res.params[layer]["W"]
     # every new column is a copy of an old one, and the copies' outgoing rows sum to the original row
     nxt = layer + 1
@@ -73,7 +73,7 @@ def test_add_neurons_copies_units_and_splits_outgoing_weights():
 
 def test_add_neurons_noise_breaks_symmetry_and_exactness():
     model, params, x = random_net()
-    res = S.add_neurons(model, params, S.hidden_layers(model)[0], 3, rng=0, noise=0.1)
+    res = surgery.add_neurons(model, params, surgery.hidden_layers(model)[0], 3, rng=0, noise=0.1)
     assert max_diff(out(*res, x), out(model, params, x)) > 1e-6
 
 
@@ -82,8 +82,8 @@ def test_add_neurons_noise_breaks_symmetry_and_exactness():
 @pytest.mark.parametrize("activation", [None, "linear"])
 def test_add_layer_preserves_relu_network(activation):
     model, params, x = random_net()
-    for layer in S.hidden_layers(model):
-        res = S.add_layer(model, params, layer, activation=activation)
+    for layer in surgery.hidden_layers(model):
+        res = surgery.add_layer(model, params, layer, activation=activation)
         new = res.model.layers[layer + 1]
         assert new.units == model.layers[layer].units
         assert new.activation == (activation or "relu")
@@ -95,23 +95,23 @@ def test_add_layer_preserves_relu_network(activation):
 
 def test_add_layer_rejects_non_idempotent_activations():
     model, params, _ = random_net(activation="sigmoid")
-    layer = S.hidden_layers(model)[0]
+    layer = surgery.hidden_layers(model)[0]
     with pytest.raises(ValueError, match="not function preserving"):
-        S.add_layer(model, params, layer)                       # sigmoid(sigmoid(z)) != sigmoid(z)
-    S.add_layer(model, params, layer, activation="relu")        # relu after sigmoid outputs is exact
+        surgery.add_layer(model, params, layer)                       # sigmoid(sigmoid(z)) != sigmoid(z)
+    surgery.add_layer(model, params, layer, activation="relu")        # relu after sigmoid outputs is exact
     lin, lparams, _ = random_net(activation="linear")
     with pytest.raises(ValueError, match="not function preserving"):
-        S.add_layer(lin, lparams, S.hidden_layers(lin)[0], activation="relu")
+        surgery.add_layer(lin, lparams, surgery.hidden_layers(lin)[0], activation="relu")
     with pytest.raises(ValueError, match="not function preserving"):
-        S.add_layer(lin, lparams, S.hidden_layers(lin)[0], activation="tanh")
+        surgery.add_layer(lin, lparams, surgery.hidden_layers(lin)[0], activation="tanh")
 
 
 # ---- remove layer (Eqs. 11–12) ----------------------------------------------------------------------
 
 def test_remove_layer_equals_merged_product_for_linear_activation():
     model, params, x = random_net(activation="linear")
-    for layer in S.hidden_layers(model):
-        res = S.remove_layer(model, params, layer)
+    for layer in surgery.hidden_layers(model):
+        res = surgery.remove_layer(model, params, layer)
         W, b = params[layer]["W"], params[layer]["b"]
         W2, b2 = params[layer + 1]["W"], params[layer + 1]["b"]
         np.testing.assert_array_equal(res.params[layer]["W"], W @ W2)
@@ -122,7 +122,7 @@ def test_remove_layer_equals_merged_product_for_linear_activation():
 
 def test_remove_layer_ignores_relu_and_changes_outputs():
     model, params, x = random_net(activation="relu")
-    res = S.remove_layer(model, params, S.hidden_layers(model)[1])
+    res = surgery.remove_layer(model, params, surgery.hidden_layers(model)[1])
     assert max_diff(out(*res, x), out(model, params, x)) > 1e-3
 
 
@@ -131,13 +131,13 @@ def test_remove_layer_ignores_relu_and_changes_outputs():
 def test_low_rank_frobenius_error_is_sum_of_dropped_singular_values():
     A = np.random.default_rng(0).normal(size=(9, 6))
     for r in range(1, 7):
-        L, R, s = S.low_rank(A, r)
+        L, R, s = surgery.low_rank(A, r)
         assert abs(np.sum((A - L @ R) ** 2) - np.sum(s[r:] ** 2)) < TOL
 
 
 def low_rank_net(q=2, activation="relu", seed=1):
     model, params, x = random_net(activation=activation, seed=seed)
-    layer = S.hidden_layers(model)[1]                            # W: (6, 5)
+    layer = surgery.hidden_layers(model)[1]                            # W: (6, 5)
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(6, q)) @ rng.normal(size=(q, 5))         # rank q
     params[layer]["W"] = W
@@ -149,22 +149,22 @@ def test_truncate_frobenius_and_exact_at_full_rank():
     A = params[layer]["W"]
     s = np.linalg.svd(A, compute_uv=False)
     for r in range(1, 6):
-        res = S.truncate(model, params, layer, r)
+        res = surgery.truncate(model, params, layer, r)
         assert isinstance(res.model.layers[layer], Dense) and res.model.layers[layer].units == r
         assert res.model.layers[layer].activation == "linear" and not res.model.layers[layer].use_bias
         A_r = res.params[layer]["W"] @ res.params[layer + 1]["W"]
         assert abs(np.sum((A - A_r) ** 2) - np.sum(s[r:] ** 2)) < TOL
         if r >= 2:  # r >= rank(A): the network is unchanged (ReLU activations and biases kept)
             assert max_diff(out(*res, x), out(model, params, x)) < TOL
-    assert max_diff(out(*S.truncate(model, params, layer, 1), x), out(model, params, x)) > 1e-6
+    assert max_diff(out(*surgery.truncate(model, params, layer, 1), x), out(model, params, x)) > 1e-6
 
 
 def test_remove_neurons_projects_onto_leading_singular_subspace():
     model, params, x = random_net()
-    layer = S.hidden_layers(model)[0]                            # W: (7, 6)
+    layer = surgery.hidden_layers(model)[0]                            # W: (7, 6)
     s = np.linalg.svd(params[layer]["W"], compute_uv=False)
     for k in range(1, 6):
-        res = S.remove_neurons(model, params, layer, k)
+        res = surgery.remove_neurons(model, params, layer, k)
         r = 6 - k
         assert res.model.layers[layer].units == r
         # the reduced layer U_r Σ_r keeps exactly the r leading singular values (Eckart–Young)
@@ -176,7 +176,7 @@ def test_remove_neurons_exact_for_linear_layer_at_rank_with_bias_in_row_space():
     model, params, x, layer = low_rank_net(q=2, activation="linear")
     c = np.random.default_rng(5).normal(size=6)
     params[layer]["b"] = c @ params[layer]["W"]                   # non-zero bias in the row space
-    res = S.remove_neurons(model, params, layer, 3)               # keep r = 2 = rank
+    res = surgery.remove_neurons(model, params, layer, 3)               # keep r = 2 = rank
     assert max_diff(out(*res, x), out(model, params, x)) < TOL
     # the authors' code projected the bias with Vh^T b (a transpose slip): not exact here
     _, _, Vh = np.linalg.svd(params[layer]["W"])
@@ -187,17 +187,17 @@ def test_remove_neurons_exact_for_linear_layer_at_rank_with_bias_in_row_space():
 
 def test_remove_neurons_wider_than_input():
     model, params, x = random_net(hidden=(9, 4), n_in=3, activation="linear")  # W: (3, 9), rank 3
-    layer = S.hidden_layers(model)[0]
+    layer = surgery.hidden_layers(model)[0]
     params[layer]["b"] = np.zeros(9)
     for k in (1, 6):   # r = 8 (beyond min(in, n) = 3, σ = 0 directions) and r = 3 = rank
-        assert max_diff(out(*S.remove_neurons(model, params, layer, k), x), out(model, params, x)) < TOL
+        assert max_diff(out(*surgery.remove_neurons(model, params, layer, k), x), out(model, params, x)) < TOL
 
 
 # ---- identity, bookkeeping, errors ------------------------------------------------------------------
 
 def test_identity_copies():
     model, params, x = random_net()
-    res = S.identity(model, params)
+    res = surgery.identity(model, params)
     assert res.param_fraction == 1 and res.model == model
     res.params[1]["W"][0, 0] = 99.0
     assert params[1]["W"][0, 0] != 99.0
@@ -205,27 +205,27 @@ def test_identity_copies():
 
 def test_bad_input_gives_clear_errors():
     model, params, _ = random_net(flatten=True)   # layers: Flatten, D6, D5, D4, D3
-    hidden = S.hidden_layers(model)
+    hidden = surgery.hidden_layers(model)
     assert hidden == [1, 2, 3]
     with pytest.raises(ValueError, match="at least one must stay"):
-        S.remove_neurons(model, params, 1, 6)     # removing all 6 units
+        surgery.remove_neurons(model, params, 1, 6)     # removing all 6 units
     with pytest.raises(ValueError, match="at least one must stay"):
-        S.remove_neurons(model, params, 1, 10)
+        surgery.remove_neurons(model, params, 1, 10)
     for bad in (0, 4, 9, -1):                     # Flatten, the output layer, outside the network
         with pytest.raises(ValueError, match="not a hidden Dense layer"):
-            S.add_layer(model, params, bad)
+            surgery.add_layer(model, params, bad)
         with pytest.raises(ValueError, match="not a hidden Dense layer"):
-            S.remove_layer(model, params, bad)
+            surgery.remove_layer(model, params, bad)
     with pytest.raises(TypeError):
-        S.add_neurons(model, params, 1.0, 2)
+        surgery.add_neurons(model, params, 1.0, 2)
     with pytest.raises(ValueError, match="n_new"):
-        S.add_neurons(model, params, 1, 0)
+        surgery.add_neurons(model, params, 1, 0)
     with pytest.raises(ValueError, match="rank"):
-        S.truncate(model, params, 1, 7)
+        surgery.truncate(model, params, 1, 7)
     with pytest.raises(ValueError, match="MLP"):
-        S.identity(cnn((1, 8, 8), [4], 10), [])
+        surgery.identity(cnn((1, 8, 8), [4], 10), [])
     with pytest.raises(ValueError, match="shape"):
-        S.identity(model, [dict(p) for p in params[:1]] + [{"W": np.zeros((2, 2)), "b": np.zeros(6)}] + params[2:])
+        surgery.identity(model, [dict(p) for p in params[:1]] + [{"W": np.zeros((2, 2)), "b": np.zeros(6)}] + params[2:])
 
 
 # ---- recommendation module (Sec. 3.2) ----------------------------------------------------------------
@@ -241,11 +241,11 @@ def matrix_with_singular_values(s, shape, seed=0):
 
 def test_removable_count_eq13():
     W = matrix_with_singular_values([10, 1, 0.2, 0.04, 0.01], (8, 5))
-    assert S.removable_count(W) == 3                    # 0.2, 0.04, 0.01 < eps2 = 0.3
-    assert S.removable_count(W, eps1=0.005, eps2=0.0) == 2  # relative only: σ < 0.05
-    assert S.removable_count(W, eps1=0.03, eps2=0.0) == 3   # σ < 0.3 = 0.03·σ_1
-    assert S.removable_count(W, eps1=0.0, eps2=0.05) == 2   # absolute only
-    assert S.removable_count(W, eps1=0.0, eps2=0.0) == 0
+    assert surgery.removable_count(W) == 3                    # 0.2, 0.04, 0.01 < eps2 = 0.3
+    assert surgery.removable_count(W, eps1=0.005, eps2=0.0) == 2  # relative only: σ < 0.05
+    assert surgery.removable_count(W, eps1=0.03, eps2=0.0) == 3   # σ < 0.3 = 0.03·σ_1
+    assert surgery.removable_count(W, eps1=0.0, eps2=0.05) == 2   # absolute only
+    assert surgery.removable_count(W, eps1=0.0, eps2=0.0) == 0
 
 
 def test_recommend_scores_follow_section_3_2():
@@ -253,7 +253,7 @@ def test_recommend_scores_follow_section_3_2():
     params = model.init(0, dtype=np.float64)
     params[0]["W"] = matrix_with_singular_values([10, 1, 0.2, 0.04, 0.01], (8, 5))   # n_r = 3 of 5
     params[1]["W"] = matrix_with_singular_values([3, 2, 1.5, 1], (5, 4))             # n_r = 0 of 4
-    props = S.recommend(model, params)
+    props = surgery.recommend(model, params)
     by = {(p.operation, p.hidden, p.amount): p for p in props}
     h = 2
     assert by[("add_neurons", 1, 2)].score == pytest.approx(1 - 3 / 5)
@@ -279,30 +279,30 @@ def test_remove_layer_score_is_one_when_all_neurons_removable():
     model = Sequential((8,), (Dense(5, "relu"), Dense(4, "relu"), Dense(3)))
     params = model.init(0, dtype=np.float64)
     params[0]["W"] = params[0]["W"] * 1e-3
-    props = [p for p in S.recommend(model, params) if p.operation == "remove_layer" and p.hidden == 1]
+    props = [p for p in surgery.recommend(model, params) if p.operation == "remove_layer" and p.hidden == 1]
     assert props[0].score == 1.0
     # a single hidden layer is not removed by default
     small = mlp((8,), [10], 3)
-    assert not [p for p in S.recommend(small, small.init(0)) if p.operation == "remove_layer"]
+    assert not [p for p in surgery.recommend(small, small.init(0)) if p.operation == "remove_layer"]
 
 
 def test_select_modes():
     model, params, _ = random_net()
-    props = S.recommend(model, params)
-    chosen = S.select(props, extra_random=False)
-    assert sorted(p.operation for p in chosen) == sorted(S.OPERATIONS)
+    props = surgery.recommend(model, params)
+    chosen = surgery.select(props, extra_random=False)
+    assert sorted(p.operation for p in chosen) == sorted(surgery.OPERATIONS)
     for p in chosen:   # the best of its type
         assert p == next(q for q in props if q.operation == p.operation)
-    with_extra = S.select(props, rng=4)
+    with_extra = surgery.select(props, rng=4)
     assert len(with_extra) == len(chosen) + 1 and with_extra[:-1] == chosen
     assert with_extra[-1] not in chosen
-    assert S.select(props, rng=4) == with_extra                  # seeded
-    top = S.select(props, mode="top_n", n=3, extra_random=False)
+    assert surgery.select(props, rng=4) == with_extra                  # seeded
+    top = surgery.select(props, mode="top_n", n=3, extra_random=False)
     assert top[0].operation == "identity" and top[1:] == [p for p in props if p.operation != "identity"][:3]
     with pytest.raises(ValueError):
-        S.select(props, mode="top_n")
+        surgery.select(props, mode="top_n")
     with pytest.raises(ValueError):
-        S.select(props, mode="best")
+        surgery.select(props, mode="best")
 
 
 # ---- Eq. 16 on the paper's Table 1 -----------------------------------------------------------------
@@ -319,13 +319,13 @@ TABLE1 = [  # operation, A, AG, PF, S (Schiessler et al. 2021, Table 1)
 @pytest.mark.parametrize("row", TABLE1, ids=[r[0] for r in TABLE1])
 def test_eq16_reproduces_table1(row):
     _, a, ag, pf, s = row
-    assert abs(S.eq16_score(a, ag, pf) - s) < 2e-4
+    assert abs(surgery.eq16_score(a, ag, pf) - s) < 2e-4
 
 
 def test_eq16_vectorised_and_monotone():
     a = np.array([r[1] for r in TABLE1]); ag = np.array([r[2] for r in TABLE1]); pf = np.array([r[3] for r in TABLE1])
-    np.testing.assert_allclose(S.eq16_score(a, ag, pf), [r[4] for r in TABLE1], atol=2e-4)
-    assert S.eq16_score(0.5, 0.02, 1.0) > S.eq16_score(0.5, 0.01, 1.0)
-    assert S.eq16_score(0.5, 0.01, 0.9) > S.eq16_score(0.5, 0.01, 1.0)
+    np.testing.assert_allclose(surgery.eq16_score(a, ag, pf), [r[4] for r in TABLE1], atol=2e-4)
+    assert surgery.eq16_score(0.5, 0.02, 1.0) > surgery.eq16_score(0.5, 0.01, 1.0)
+    assert surgery.eq16_score(0.5, 0.01, 0.9) > surgery.eq16_score(0.5, 0.01, 1.0)
     with pytest.raises(ValueError):
-        S.eq16_score(0.5, 0.0, 0.0)
+        surgery.eq16_score(0.5, 0.0, 0.0)

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import interval as ia
-from .interval import Interval
-from .model import Dense, Flatten, Sequential
+from . import arithmetic as ia
+from .arithmetic import Interval
+from ..model import Dense, Flatten, Sequential
 
 __all__ = ["Analysis", "Pruned", "input_box", "dense_layers", "interval_forward", "analyse",
            "ranking", "magnitude_scores", "random_scores", "remove_nodes", "prune",

@@ -2,7 +2,7 @@
 
 Training and topology optimization alternate. After ``pretrain_epochs`` of plain training, at
 every decision point each current *branch* is analysed by the recommendation module
-(:func:`refimpl.surgery.recommend`), candidates are chosen (:func:`refimpl.surgery.select`) and
+(:func:`refimpl.surgery.recommendation.recommend`), candidates are chosen (:func:`refimpl.surgery.recommendation.select`) and
 performed by the modification module, each gets a few batches of recuperative training
 (per modification type), and all candidates are scored on validation accuracy with
 Eq. 16, s = a + exp(Δa)/exp(Δf). The ``branches`` best become the new branches and are trained
@@ -17,7 +17,7 @@ Defaults are the paper's (Appendix): SGD lr 0.005, batch 16, 100 epochs with a d
 10 after 10 pre-training epochs, 2 concurrent branches, ≤ 2 re-draws, recuperation 1/1/10/10/10/1
 × 25 batches for identity/add neurons/add layer/remove neurons/remove layer/truncated SVD,
 ε1 = 0.005, ε2 = 0.3, best per type plus one random extra draw. :meth:`SurgeonConfig.authors_code`
-gives the choices of the authors' code instead (see ``shared/REFERENCE-NOTES.md``).
+gives the choices of the authors' code instead (see ``docs/surgery.md``).
 
 Usage::
 
@@ -35,10 +35,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import surgery as S
-from .model import Dense, Sequential
-from .optim import SGD
-from .train import TrainingDivergedError, evaluate, fit
+from ..model import Dense, Sequential
+from ..optim import SGD
+from ..train import TrainingDivergedError, evaluate, fit
+from .modifications import OPERATIONS, check_mlp, hidden_layers
+from .recommendation import eq16_score, recommend, select
 
 __all__ = ["SurgeonConfig", "Branch", "SurgeonResult", "surgeon", "train_baseline", "topology",
            "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"]
@@ -99,9 +100,9 @@ class SurgeonConfig:
                 raise ValueError(f"SurgeonConfig.{name} must be a non-negative int, got {v!r}")
         if self.pretrain_epochs > self.epochs:
             raise ValueError(f"pretrain_epochs ({self.pretrain_epochs}) exceeds epochs ({self.epochs})")
-        missing = set(S.OPERATIONS) - set(self.recovery)
+        missing = set(OPERATIONS) - set(self.recovery)
         if missing or any(not isinstance(v, (int, np.integer)) or v < 0 for v in self.recovery.values()):
-            raise ValueError(f"recovery must give a non-negative int per operation {S.OPERATIONS}, "
+            raise ValueError(f"recovery must give a non-negative int per operation {OPERATIONS}, "
                              f"got {self.recovery} (missing {sorted(missing)})")
         if self.final not in ("score", "accuracy"):
             raise ValueError(f"final must be 'score' or 'accuracy', got {self.final!r}")
@@ -128,7 +129,7 @@ def topology(model: Sequential) -> str:
     """The hidden layers as a string like ``"10-20-10"``; inserted linear layers get an ``L``
     suffix (``"10-4L-10"``); ``"-"`` for a network without hidden layers."""
     parts = []
-    for i in S.hidden_layers(model):
+    for i in hidden_layers(model):
         layer: Dense = model.layers[i]
         parts.append(f"{layer.units}{'L' if layer.activation == 'linear' else ''}")
     return "-".join(parts) or "-"
@@ -211,7 +212,7 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
     ``seed``: int or Generator for every random choice (shuffling, random extra candidates,
     neuron copies); equal seeds give equal runs. Raises ``ValueError`` on bad input.
     """
-    S.check_mlp(model, params)
+    check_mlp(model, params)
     if not isinstance(config, SurgeonConfig):
         raise TypeError(f"config must be a SurgeonConfig, got {type(config).__name__}")
     if not np.issubdtype(np.asarray(y).dtype, np.integer) or not np.issubdtype(np.asarray(y_val).dtype, np.integer):
@@ -250,10 +251,10 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
         for attempt in range(config.max_redraws + 1):
             candidates = []
             for b in branches:
-                props = S.recommend(b.model, b.params, eps1=config.eps1, eps2=config.eps2,
+                props = recommend(b.model, b.params, eps1=config.eps1, eps2=config.eps2,
                                     svd_of=config.svd_of, min_hidden_layers=config.min_hidden_layers,
                                     add_layer_activation=config.add_layer_activation)
-                chosen = S.select(props, mode=config.selection, n=config.top_n,
+                chosen = select(props, mode=config.selection, n=config.top_n,
                                   extra_random=config.extra_random, rng=rng)
                 for prop in chosen:
                     op, pos = prop.describe()
@@ -277,7 +278,7 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
                         spent += n_rec / batches_per_epoch
                     a = _val_acc(surg.model, p_new, x_val, y_val)
                     da = a - b.val_accuracy
-                    s = S.eq16_score(a, da, surg.param_fraction)
+                    s = eq16_score(a, da, surg.param_fraction)
                     entry.update(A=a, AG=da, PF=surg.param_fraction, S=s, n_params=surg.model.count_params(),
                                  topology=topology(surg.model), recovery_batches=n_rec)
                     candidates.append(((surg.model, p_new, a, s), entry, b))
@@ -334,7 +335,7 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
 
 def summarize_log(log: list) -> dict[str, Any]:
     """Counts of selected winners per operation type over a run's ``log`` (for tables)."""
-    counts: dict[str, int] = {op: 0 for op in S.OPERATIONS}
+    counts: dict[str, int] = {op: 0 for op in OPERATIONS}
     for d in log:
         for c in d["candidates"]:
             if c.get("winner"):

@@ -36,9 +36,9 @@ import numpy as np
 from autograd import grad, value_and_grad
 from scipy.optimize import minimize
 
-from .backend import array_module
-from .model import Sequential
-from .optim import Adam
+from ..backend import array_module
+from ..model import Sequential
+from ..optim import Adam
 
 __all__ = ["maximization_loss", "minimization_loss", "extrapolation_loss", "positive_output_loss",
            "positive_input_loss", "total_loss", "network_output", "extremize", "extremize_lbfgs",

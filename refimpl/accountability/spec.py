@@ -43,8 +43,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .accountability import (CODE_INIT, NetworkObjective, SearchResult, TrialRecord, UserIntent, asa_search,
-                             paper_model, restart_search)
+from .objective import CODE_INIT, NetworkObjective, paper_model
+from .search import SearchResult, TrialRecord, UserIntent, asa_search, restart_search
 
 __all__ = ["Spec", "SpecSyntaxError", "Verdict", "parse_spec", "parse_specs", "verify", "default_objective"]
 
@@ -420,7 +420,7 @@ def default_objective(model_name: str, dataset: str, *, variant: str = "text", *
     :func:`~refimpl.accountability.paper_model`'s; ``variant="code"`` also defaults to the authors'
     N(0, 1) initialization (``CODE_INIT``) and batches in fixed data order (``shuffle=False``).
     ``kw`` go to :class:`NetworkObjective` (epochs, scheme, ...). Returns ``(objective, n_layers)``."""
-    from .data import load_dataset  # noqa: PLC0415
+    from ..data import load_dataset  # noqa: PLC0415
     ds = load_dataset(dataset)
     x = ds.x_train.reshape(len(ds.x_train), -1).astype(np.float32)
     model = paper_model(model_name, x.shape[1], ds.n_classes, variant=variant)

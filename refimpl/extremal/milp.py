@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from .model import Dense, Flatten, Sequential
+from ..model import Dense, Flatten, Sequential
 
 __all__ = ["dense_relu_layers", "interval_bounds", "tighten_bounds", "forward", "maximize_relu_network",
            "MILPResult"]
