@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from . import nn
 
 __all__ = ["Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
-           "Activation", "BatchNorm", "Sequential", "mlp", "cnn", "layer_from_dict"]
+           "Activation", "BatchNorm", "Sequential", "mlp", "cnn", "layer_from_dict",
+           "DenseLayer", "dense_layers"]
 
 Shape = tuple[int, ...]
 
@@ -363,6 +364,87 @@ class Sequential:
             rows.append(f"{i:>3}  {type(layer).__name__ + '(' + fields + ')':<44.44} {str(out):<16} {n:>10,}")
         rows.append(f"input {self.input_shape}, total parameters {self.count_params():,}")
         return "\n".join(rows)
+
+
+class DenseLayer(NamedTuple):
+    """One Dense layer of a dense stack (see :func:`dense_layers`).
+
+    ``index`` is its position in ``model.layers``; ``W`` ``(in, out)`` (``(P, in, out)`` for
+    population parameters) and ``b`` ``(out,)`` are the parameter arrays as given (``b`` is
+    ``None`` for a layer without bias), or both ``None`` when no parameters were passed.
+    """
+    index: int
+    spec: Dense
+    W: Any = None
+    b: Any = None
+
+    @property
+    def activation(self) -> str:
+        """The layer's activation name."""
+        return self.spec.activation
+
+
+def dense_layers(model: Sequential, params: list | None = None, *, method: str = "this method",
+                 activations: Sequence[str] | None = None, leading: tuple = (Flatten,),
+                 between: tuple = (), population: bool = False) -> list[DenseLayer]:
+    """The Dense layers of a dense stack, checked once for every method that needs one.
+
+    A dense stack is a :class:`Sequential` of layers of the ``leading`` types (default: an
+    optional Flatten), then Dense layers, possibly with layers of the ``between`` types among them
+    (default: none). The interval analysis, the surgeries, the MILP certificate and the population
+    EA all work on such stacks.
+
+    Args:
+        model: the model to check.
+        params: its parameters (one dict per layer), checked against ``model.param_shapes()``
+            when given; ``W``/``b`` of the result are then these arrays (not copied).
+        method: the caller's name for error messages (e.g. ``"surgery"``).
+        activations: if given, the Dense activations the method supports.
+        leading, between: the other layer types allowed before the first Dense / after it.
+        population: accept parameters with a leading population axis.
+
+    Returns:
+        One :class:`DenseLayer` per Dense layer, in order (at least one).
+
+    Raises:
+        TypeError: ``model`` is not a :class:`Sequential`.
+        ValueError (naming the layer): another layer type or position, an unsupported
+            activation, no Dense layer, or parameters that do not fit the model.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"{method} needs a refimpl.model.Sequential, got {type(model).__name__}")
+    found: list[DenseLayer] = []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Dense):
+            if activations is not None and layer.activation not in activations:
+                raise ValueError(f"{method}: layer {i} has activation {layer.activation!r}; supported: "
+                                 f"{', '.join(activations)}")
+            found.append(DenseLayer(i, layer))
+        elif not isinstance(layer, between if found else leading):
+            allowed = ", ".join(t.__name__ for t in leading) or "nothing"
+            raise ValueError(f"{method} works on MLPs (optional layers of type {allowed}, then Dense layers); "
+                             f"layer {i} is {type(layer).__name__}: "
+                             + ", ".join(type(l).__name__ for l in model.layers))
+    if not found:
+        raise ValueError(f"{method} needs at least one Dense layer; the model has "
+                         + (", ".join(type(l).__name__ for l in model.layers) or "no layers"))
+    if params is None:
+        return found
+    if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
+        n = len(params) if hasattr(params, "__len__") else "?"
+        raise ValueError(f"{method}: params must be a list with one dict per layer ({len(model.layers)}), "
+                         f"got {type(params).__name__} of length {n}")
+    for i, (p, shapes) in enumerate(zip(params, model.param_shapes())):
+        if not isinstance(p, dict) or set(p) != set(shapes):
+            keys = sorted(p) if isinstance(p, dict) else type(p).__name__
+            raise ValueError(f"{method}: params[{i}] has keys {keys}, layer {i} needs {sorted(shapes)}")
+        for k, shape in shapes.items():
+            got = tuple(np.shape(p[k]))
+            if got != tuple(shape) and not (population and got[1:] == tuple(shape)):
+                extra = "" if population else " (population parameters are not supported)"
+                raise ValueError(f"{method}: params[{i}][{k!r}] has shape {got}, the model expects "
+                                 f"{tuple(shape)}{extra}")
+    return [d._replace(W=params[d.index]["W"], b=params[d.index].get("b")) for d in found]
 
 
 def mlp(input_shape: int | Shape, hidden: Sequence[int], n_out: int, *, activation: str = "relu",

@@ -252,7 +252,7 @@ def test_default_chunk_size_bounds_cpu_activation_memory():
 
 def test_population_model_must_be_dense_only():
     from refimpl.model import cnn
-    with pytest.raises(ValueError, match="Dense-only"):
+    with pytest.raises(ValueError, match="MLPs.*Conv2D"):
         ea.init_ea(cnn((1, 8, 8), [4], 10), EAConfig(population_size=4, batch_size=2), 0)
 
 

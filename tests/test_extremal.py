@@ -335,7 +335,7 @@ def test_milp_multi_output_and_errors():
     with pytest.raises(ValueError, match="activation"):
         milp.maximize_relu_network(sig, sig.init(0), -1, 1)
     conv = Sequential((1, 4, 4), (Conv2D(2, 3, activation="relu"), Flatten(), Dense(1)))
-    with pytest.raises(TypeError, match="Conv2D"):
+    with pytest.raises(ValueError, match="Conv2D"):
         milp.maximize_relu_network(conv, conv.init(0), -1, 1)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
-from ..model import Dense, Flatten, Sequential
+from ..model import Sequential, dense_layers
 
 __all__ = ["dense_relu_layers", "interval_bounds", "tighten_bounds", "forward", "maximize_relu_network",
            "MILPResult"]
@@ -33,27 +33,14 @@ __all__ = ["dense_relu_layers", "interval_bounds", "tighten_bounds", "forward", 
 def dense_relu_layers(model: Sequential, params: list[dict]) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """``[(W (in, out), b (out,), activation), ...]`` in float64 for a Dense-only ReLU network.
 
-    Flatten layers are skipped (they only reshape). Raises ``TypeError`` for other layer types
-    and ``ValueError`` for activations other than ``relu``/``linear`` or population parameters.
+    A leading Flatten is allowed (it only reshapes). Raises ``TypeError`` for a non-Sequential
+    model and ``ValueError`` for other layer types, activations other than ``relu``/``linear``
+    (only these are piecewise linear and exactly encodable) or population parameters.
     """
-    if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a refimpl.model.Sequential, got {type(model).__name__}")
-    layers = []
-    for i, (layer, p) in enumerate(zip(model.layers, params)):
-        if isinstance(layer, Flatten):
-            continue
-        if not isinstance(layer, Dense):
-            raise TypeError(f"layer {i} is {type(layer).__name__}; the MILP encoding handles Dense "
-                            f"(and Flatten) layers only")
-        if layer.activation not in ("relu", "linear"):
-            raise ValueError(f"layer {i} has activation {layer.activation!r}; only relu and linear are "
-                             f"piecewise linear and exactly encodable")
-        W = np.asarray(p["W"], dtype=np.float64)
-        if W.ndim != 2:
-            raise ValueError(f"layer {i}: population parameters (W of shape {W.shape}) are not supported")
-        b = np.asarray(p["b"], dtype=np.float64) if "b" in p else np.zeros(W.shape[1])
-        layers.append((W, b, layer.activation))
-    return layers
+    layers = dense_layers(model, params, method="the MILP encoding", activations=("relu", "linear"))
+    return [(np.asarray(d.W, dtype=np.float64),
+             np.asarray(d.b, dtype=np.float64) if d.b is not None else np.zeros(np.shape(d.W)[1]),
+             d.activation) for d in layers]
 
 
 def forward(layers, x):

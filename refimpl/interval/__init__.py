@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from .arithmetic import (ACTIVATIONS, Interval, absolute, cos, exp, get_activation, hull, interval, log,
                          log_softmax, matmul, maximum, minimum, point, relu, sigmoid, sin, softmax, sqrt, tanh)
-from .significance import (Analysis, Pruned, analyse, dense_layers, input_box, interval_forward,
+from .significance import (Analysis, Pruned, analyse, input_box, interval_forward,
                            magnitude_scores, n_removed, prune, random_scores, ranking, remove_nodes)
 
 __all__ = [
     "Interval", "interval", "point", "hull", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu",
     "absolute", "maximum", "minimum", "matmul", "softmax", "log_softmax", "ACTIVATIONS", "get_activation",
-    "Analysis", "Pruned", "input_box", "dense_layers", "interval_forward", "analyse", "ranking",
+    "Analysis", "Pruned", "input_box", "interval_forward", "analyse", "ranking",
     "magnitude_scores", "random_scores", "remove_nodes", "prune", "n_removed"
 ]

@@ -35,9 +35,9 @@ import numpy as np
 
 from . import arithmetic as ia
 from .arithmetic import Interval
-from ..model import Dense, Flatten, Sequential
+from ..model import Flatten, Sequential, dense_layers
 
-__all__ = ["Analysis", "Pruned", "input_box", "dense_layers", "interval_forward", "analyse",
+__all__ = ["Analysis", "Pruned", "input_box", "interval_forward", "analyse",
            "ranking", "magnitude_scores", "random_scores", "remove_nodes", "prune",
            "n_removed"]
 
@@ -46,35 +46,11 @@ __all__ = ["Analysis", "Pruned", "input_box", "dense_layers", "interval_forward"
 # Model checks
 # ---------------------------------------------------------------------------------------
 
-def dense_layers(model: Sequential) -> list[int]:
-    """Indices of the Dense layers of ``model``; ``ValueError`` unless the model is
-    ``[Flatten()] + Dense*`` (the networks the paper analyses)."""
-    if not isinstance(model, Sequential):
-        raise TypeError(f"expected a refimpl.model.Sequential, got {type(model).__name__}")
-    idx = []
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            idx.append(i)
-        elif not (i == 0 and isinstance(layer, Flatten)):
-            raise ValueError(f"significance analysis supports Sequential models of Dense layers "
-                             f"(optionally preceded by one Flatten); layer {i} is "
-                             f"{type(layer).__name__}")
-        if isinstance(layer, Dense) and layer.activation not in ia.ACTIVATIONS:
-            raise ValueError(f"layer {i}: activation {layer.activation!r} has no interval version")
-    if not idx:
-        raise ValueError("the model has no Dense layer")
-    return idx
-
-
-def _check_params(model: Sequential, params) -> None:
-    expected = model.param_shapes()
-    if not isinstance(params, (list, tuple)) or len(params) != len(expected):
-        raise ValueError(f"params must be a list of {len(expected)} dicts (one per layer)")
-    for i, (p, shapes) in enumerate(zip(params, expected)):
-        for name, shape in shapes.items():
-            if name not in p or tuple(np.shape(p[name])) != tuple(shape):
-                got = None if name not in p else tuple(np.shape(p[name]))
-                raise ValueError(f"params[{i}][{name!r}] has shape {got}, the model expects {shape}")
+def _dense_indices(model: Sequential, params=None) -> list[int]:
+    """Indices of the Dense layers of ``[Flatten] + Dense*`` (the networks the paper analyses),
+    with ``params`` checked against the model when given (:func:`refimpl.model.dense_layers`)."""
+    return [d.index for d in dense_layers(model, params, method="significance analysis",
+                                          activations=tuple(ia.ACTIVATIONS))]
 
 
 def input_box(x, *, outward: bool = True) -> Interval:
@@ -112,8 +88,7 @@ def interval_forward(model: Sequential, params, box: Interval, *, output: str = 
     """
     if output not in ("model", "softmax"):
         raise ValueError(f"output must be 'model' or 'softmax', got {output!r}")
-    dense = dense_layers(model)
-    _check_params(model, params)
+    dense = _dense_indices(model, params)
     if not isinstance(box, Interval):
         raise TypeError(f"box must be an Interval (see input_box), got {type(box).__name__}")
     n_in = model.shapes[dense[0]][0]
@@ -208,15 +183,14 @@ def ranking(scores) -> np.ndarray:
 def magnitude_scores(model: Sequential, params) -> list[np.ndarray]:
     """Weight-magnitude baseline: Σ_k |W_jk| over the outgoing weights of every node j,
     for the input (layer 0) and each hidden layer."""
-    dense = dense_layers(model)
-    _check_params(model, params)
+    dense = _dense_indices(model, params)
     return [np.sum(np.abs(np.asarray(params[i]["W"], dtype=np.float64)), axis=1) for i in dense]
 
 
 def random_scores(model: Sequential, rng: np.random.Generator | int) -> list[np.ndarray]:
     """Random baseline: i.i.d. uniform scores for every input feature and hidden node."""
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    dense = dense_layers(model)
+    dense = _dense_indices(model)
     return [rng.random(model.shapes[i][0]) for i in dense]
 
 
@@ -271,8 +245,7 @@ def remove_nodes(model: Sequential, params, remove: dict[int, np.ndarray],
     Raises ``ValueError`` for unknown layers, out-of-range or repeated indices, or midpoints of
     the wrong shape.
     """
-    dense = dense_layers(model)
-    _check_params(model, params)
+    dense = _dense_indices(model, params)
     sizes = [model.shapes[i][0] for i in dense]
     if len(midpoints) < len(dense):
         raise ValueError(f"need midpoints for {len(dense)} analysed layers, got {len(midpoints)}")
@@ -340,7 +313,7 @@ def prune(model: Sequential, params, scores: list[np.ndarray], midpoints: list[n
     ``layers``: ``"input"``, ``"hidden"`` (every hidden layer, the same fraction of each —
     the paper ranks layer-wise), an int (0 = input, h = hidden h) or a list of ints.
     """
-    n_layers = len(dense_layers(model))
+    n_layers = len(_dense_indices(model))
     if layers == "input":
         chosen = [0]
     elif layers == "hidden":

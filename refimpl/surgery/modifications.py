@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import Dense, Flatten, Sequential
+from ..model import Dense, Sequential, dense_layers
 
 __all__ = [
     "OPERATIONS", "Surgery",
@@ -96,27 +96,13 @@ class Surgery:
 
 
 def check_mlp(model: Sequential, params: list | None = None) -> None:
-    """Check that ``model`` is an optional Flatten followed by ≥ 1 Dense layers (and that
-    ``params`` fit it, when given; no population axis). Raises ``TypeError``/``ValueError``."""
-    if not isinstance(model, Sequential):
-        raise TypeError(f"expected a refimpl.model.Sequential, got {type(model).__name__}")
-    layers = list(model.layers)
-    if layers and isinstance(layers[0], Flatten):
-        layers = layers[1:]
-    if not layers or not all(isinstance(layer, Dense) for layer in layers):
-        raise ValueError("surgery works on MLPs: an optional Flatten followed by Dense layers; got "
-                         + ", ".join(type(layer).__name__ for layer in model.layers))
-    if params is not None:
-        if not isinstance(params, (list, tuple)) or len(params) != len(model.layers):
-            raise ValueError(f"params must be a list with one dict per layer ({len(model.layers)}), "
-                             f"got {type(params).__name__} of length {len(params) if hasattr(params, '__len__') else '?'}")
-        for i, (p, shapes) in enumerate(zip(params, model.param_shapes())):
-            if set(p) != set(shapes):
-                raise ValueError(f"params[{i}] has keys {sorted(p)}, layer {i} needs {sorted(shapes)}")
-            for k, s in shapes.items():
-                if tuple(np.shape(p[k])) != tuple(s):
-                    raise ValueError(f"params[{i}][{k!r}] has shape {np.shape(p[k])}, expected {s} "
-                                     f"(population parameters are not supported by surgery)")
+    """Check that ``model`` is an optional Flatten followed by ≥ 1 Dense layers, and that
+    ``params`` fit it when given (no population axis): :func:`refimpl.model.dense_layers`.
+
+    Raises:
+        TypeError: not a :class:`Sequential`. ValueError: any other mismatch (named).
+    """
+    dense_layers(model, params, method="surgery")
 
 
 def hidden_layers(model: Sequential) -> list[int]:

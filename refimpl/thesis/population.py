@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import nn
 from ..backend import asnumpy, raw_module, tree_leaves
-from ..model import Activation, BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, Sequential
+from ..model import Activation, AvgPool2D, Dense, Flatten, GlobalAvgPool2D, MaxPool2D, Sequential, dense_layers
 from .operators import population_size
 
 __all__ = ["thesis_network", "evaluate_population", "default_chunk_size", "CPU_ACTIVATION_BUDGET"]
@@ -35,19 +35,9 @@ def thesis_network(input_shape=(1, 28, 28), *, pool: int = 2, hidden=(256, 128, 
 
 
 def _check_population_model(model: Sequential):
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, (Conv2D, BatchNorm)):
-            raise ValueError(f"population evaluation needs a Dense-only network (pooling/flatten of the "
-                             f"input allowed); layer {i} is {type(layer).__name__}")
-    if not any(isinstance(layer, Dense) for layer in model.layers):
-        raise ValueError("population evaluation needs at least one Dense layer")
-    seen_dense = False
-    for i, layer in enumerate(model.layers):
-        if isinstance(layer, Dense):
-            seen_dense = True
-        elif seen_dense and not isinstance(layer, (Flatten, Activation)):
-            raise ValueError(f"layer {i} ({type(layer).__name__}) after a Dense layer cannot take a "
-                             f"population axis")
+    """Population evaluation needs Dense layers (pooling/flatten of the input allowed before them)."""
+    dense_layers(model, method="population evaluation",
+                 leading=(MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Activation), between=(Flatten, Activation))
 
 
 #: Activation memory one CPU chunk of :func:`evaluate_population` may use (bytes, all layers of
