@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "GPUUnavailableError",
     "array_module",
+    "as_generator",
     "asnumpy",
     "cupy_or_none",
     "raw_module",
@@ -161,3 +162,29 @@ def to_device(tree: Any, device: str) -> Any:
         cp = _require_gpu()
         return tree_map(lambda a: cp.asarray(a) if isinstance(a, np.ndarray) else a, tree)
     raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+
+
+def as_generator(seed: Any) -> np.random.Generator:
+    """A ``np.random.Generator`` from a seed: the generator itself if one is given (not copied, so
+    draws advance the caller's stream), else ``np.random.default_rng(seed)``.
+
+    Every function of the library that draws random numbers takes a seed or a Generator and
+    passes it through here, so equal seeds give equal results.
+
+    Raises:
+        TypeError: ``seed`` is not ``None``, a non-negative int, a sequence of them, a
+            ``SeedSequence``/``BitGenerator`` or a ``Generator``.
+        ValueError: a negative seed.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (bool, float, str, bytes)):
+        raise TypeError(f"seed must be a non-negative int or a numpy.random.Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(seed)
+    except TypeError as exc:
+        raise TypeError(f"seed must be a non-negative int or a numpy.random.Generator, got "
+                        f"{type(seed).__name__}") from exc
+    except ValueError as exc:
+        raise ValueError(f"seed must be non-negative, got {seed!r}") from exc
+

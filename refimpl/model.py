@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from .backend import as_generator
 from . import nn
 
 __all__ = ["Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
@@ -294,7 +295,7 @@ class Sequential:
         ``rng`` is a ``np.random.Generator`` or an int seed. With ``population=P`` every array
         gets a leading axis of P independent draws. BatchNorm's gamma = 1, beta = 0.
         """
-        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        rng = as_generator(rng)
         params = []
         for layer, shapes in zip(self.layers, self.param_shapes()):
             p = {}

@@ -29,15 +29,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .atomic import write_atomic
 
 __all__ = ["SCHEMA", "DOCUMENTS", "Difference", "make_results", "write_results", "read_results",
            "write_atomic", "save_figure", "package_versions", "table", "compare", "to_jsonable"]
@@ -115,29 +115,6 @@ def make_results(*, document: str, experiment: str, scale: str, config: dict, se
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return to_jsonable(res)
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then rename.
-
-    Creates the parent folder. A crash never leaves a half-written ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions of a new file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_results(path: str | Path, results: dict) -> Path:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import nn
 from .autodiff import value_and_grad
-from .backend import tree_map
+from .backend import as_generator, tree_map
 from .optim import Adam
 
 __all__ = ["FitResult", "TrainingDivergedError", "fit", "evaluate", "predict", "get_loss"]
@@ -109,7 +109,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     optimizer = optimizer if optimizer is not None else Adam()
     loss_fn = get_loss(loss)
     classify = _is_classification(y)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     # fit owns copies of the parameters and optimizer state and updates them in place
     params = tree_map(lambda a: a.copy(), params)
     opt_state = optimizer.init(params) if opt_state is None else tree_map(

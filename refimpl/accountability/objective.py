@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..backend import as_generator
 from .. import nn
 from ..model import Dense, Sequential
 from ..optim import Adam
@@ -126,7 +127,7 @@ def draw_initialization(model: Sequential, seed: int | np.random.Generator,
     """
     if not isinstance(scheme, InitScheme):
         raise TypeError(f"scheme must be an InitScheme, got {type(scheme).__name__}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = as_generator(seed)
     params = []
     for shapes in model.param_shapes():
         p = {}

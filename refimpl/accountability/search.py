@@ -39,6 +39,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..backend import as_generator
+
 __all__ = [
     "UserIntent", "TrialRecord", "SearchResult", "SeedVariance",
     "seed_variance", "asa_search", "restart_search", "expected_restart_gain",
@@ -317,7 +319,7 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
     lo, hi = max(w_lo, b_lo), min(w_hi, b_hi)
     if not intent.bounded and not math.isfinite(hi if delta > 0 else lo):
         raise ValueError("unbounded search: give intent.max_trial or intent.max_time, or a bounded domain")
-    rng = rng if hasattr(rng, "random") else np.random.default_rng(rng)
+    rng = rng if hasattr(rng, "random") else as_generator(rng)  # any object with .random() (tests script it)
     delta = float(delta)
     config = {"delta": delta, "n_layers": int(n_layers), "init_seed": int(init_seed), "exit_rule": exit_rule,
               "weight_domain": [w_lo, w_hi] if weight_domain is not None else None,

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import urllib.request
 import warnings
 from pathlib import Path
 
+from ..atomic import atomic_file
 from .datasets import DatasetNotFoundError, cache_dir, how_to
 
 
@@ -56,12 +55,9 @@ def download(url: str, dest: Path, checksum: tuple[str, str] | None, name: str) 
     Nothing is left at ``dest`` (or beside it) unless the whole file arrived and matched.
     Raises DatasetNotFoundError when the transfer fails, ValueError on a checksum mismatch.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    tmp = Path(tmp_name)
     digest = hashlib.new(checksum[0] if checksum else "sha256")
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_file(dest, suffix=".part") as tmp:
+        with open(tmp, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=60) as response:
                     while chunk := response.read(1 << 20):
@@ -83,9 +79,6 @@ def download(url: str, dest: Path, checksum: tuple[str, str] | None, name: str) 
                 f"Download of {url} is corrupt: {checksum[0]} {digest.hexdigest()}, "
                 f"expected {checksum[1]}; the file was not kept"
             )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def download_idx(name: str) -> Path:

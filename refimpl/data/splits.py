@@ -6,6 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..backend import as_generator
+
 from .datasets import Dataset, check_labels
 
 
@@ -68,7 +70,7 @@ def train_val_split(
     n_val = int(round(val_fraction * len(y)))
     if not 0.0 < val_fraction < 1.0 or not 0 < n_val < len(y):
         raise ValueError(f"val_fraction={val_fraction} leaves an empty part of {len(y)} examples")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     perm = rng.permutation(len(y))
     if stratify:
         perm = perm[np.argsort(y[perm], kind="stable")]  # grouped by class, random within
@@ -152,7 +154,7 @@ def balanced_subset(
     short = labels[sizes < n_per_class]
     if len(short):
         raise ValueError(f"classes {short.tolist()} have fewer than {n_per_class} examples")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     idx = np.sort(np.concatenate(
         [rng.choice(np.flatnonzero(y == c), n_per_class, replace=False) for c in labels]
     ))
@@ -171,7 +173,7 @@ def subsample(
     Raises:
         ValueError: more examples requested than the split holds.
     """
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     tr = _stratified_indices(ds.y_train, n_train, rng)
     te = _stratified_indices(ds.y_test, n_test, rng)
     return dataclasses.replace(

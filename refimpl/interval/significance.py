@@ -35,6 +35,7 @@ import numpy as np
 
 from . import arithmetic as ia
 from .arithmetic import Interval
+from ..backend import as_generator
 from ..model import Flatten, Sequential, dense_layers
 
 __all__ = ["Analysis", "Pruned", "input_box", "interval_forward", "analyse",
@@ -189,7 +190,7 @@ def magnitude_scores(model: Sequential, params) -> list[np.ndarray]:
 
 def random_scores(model: Sequential, rng: np.random.Generator | int) -> list[np.ndarray]:
     """Random baseline: i.i.d. uniform scores for every input feature and hidden node."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     dense = _dense_indices(model)
     return [rng.random(model.shapes[i][0]) for i in dense]
 

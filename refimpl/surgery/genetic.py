@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..backend import as_generator
 from ..model import Dense, Sequential
 from ..optim import SGD
 from ..train import TrainingDivergedError, evaluate, fit
@@ -198,7 +199,7 @@ def train_baseline(model: Sequential, params: list, x, y, x_val, y_val, config: 
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"train_baseline: epochs must be a positive int, got {epochs!r}")
     return fit(model, params, x, y, epochs=int(epochs), batch_size=config.batch_size,
-               optimizer=SGD(config.lr), seed=np.random.default_rng(seed), validation=(x_val, y_val),
+               optimizer=SGD(config.lr), seed=as_generator(seed), validation=(x_val, y_val),
                progress=progress, desc="baseline")
 
 
@@ -217,7 +218,7 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
         raise TypeError(f"config must be a SurgeonConfig, got {type(config).__name__}")
     if not np.issubdtype(np.asarray(y).dtype, np.integer) or not np.issubdtype(np.asarray(y_val).dtype, np.integer):
         raise ValueError("the Surgeon classifies: y and y_val must be integer labels")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(seed)
     opt = SGD(config.lr)
     bs = config.batch_size
     n = x.shape[0]

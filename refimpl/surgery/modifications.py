@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backend import as_generator
 from ..model import Dense, Sequential, dense_layers
 
 __all__ = [
@@ -191,7 +192,7 @@ def add_neurons(model: Sequential, params: list, layer: int, n_new: int, *,
     if split == "incoming" and spec.activation not in _HOMOGENEOUS:
         raise ValueError(f"add_neurons: split='incoming' is exact only for {_HOMOGENEOUS} activations, "
                          f"layer {layer} uses {spec.activation!r}; use split='outgoing'")
-    rng = np.random.default_rng(rng)
+    rng = as_generator(rng)
     nxt = _next_dense(model, layer)
     p, q = params[layer], params[nxt]
     W, W2 = np.asarray(p["W"]), np.asarray(q["W"])

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..backend import as_generator
 from ..model import Dense, Sequential
 from .modifications import (Surgery, _next_dense, add_layer, add_neurons, check_mlp, hidden_layers,
                             identity, remove_layer, remove_neurons, truncate)
@@ -199,7 +200,7 @@ def select(proposals: Sequence[Proposal], *, mode: str = "per_type", n: int | No
     if extra_random:
         rest = [p for p in ranked if p not in chosen]
         if rest:
-            chosen.append(rest[int(np.random.default_rng(rng).integers(len(rest)))])
+            chosen.append(rest[int(as_generator(rng).integers(len(rest)))])
     return chosen
 
 

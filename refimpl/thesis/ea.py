@@ -26,7 +26,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import nn
-from ..backend import asnumpy, is_cupy, to_device, tree_leaves, tree_map
+from ..atomic import atomic_file
+from ..backend import as_generator, asnumpy, is_cupy, to_device, tree_leaves, tree_map
 from ..model import Sequential
 from .operators import (CROSSOVERS, SIGMA_CONTROLS, _check_lambda, _xp_of, arithmetic_crossover, concatenate,
                         decayed_sigma, individual, inherit_fitness, n_truncation, normal_mutation, offspring_counts,
@@ -184,7 +184,7 @@ def init_ea(model: Sequential, config: EAConfig, rng: np.random.Generator | int,
     if not isinstance(config, EAConfig):
         raise TypeError(f"config must be an EAConfig, got {type(config).__name__}")
     _check_population_model(model)
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     lam = config.population_size
     pop = to_device(model.init(rng, dtype=dtype, population=lam), device)
     return EAState(population=pop, sigma=np.full(lam, float(config.sigma)),
@@ -385,15 +385,9 @@ def save_checkpoint(path: str | os.PathLike, state: EAState, history: dict, conf
             "config": dataclasses.asdict(config),
             "structure": json.loads(json.dumps(tree_map(lambda a: None, state.population)))}
     arrays = {f"leaf{i}": a for i, a in enumerate(leaves)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".tmp.npz") as tmp:
         np.savez(tmp, sigma=state.sigma, inherited=state.inherited,
                  meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
