@@ -1,4 +1,4 @@
-"""Command-line conventions shared by every chapter script (see DESIGN.md, "Chapter scripts").
+"""Command-line conventions shared by every chapter script (see docs/README.md, "Chapter scripts").
 
 Each chapter is run as ``python chapters/<name>.py [--scale quick|paper] [--dataset NAME]
 [--seed N] [--out DIR] [--device cpu|gpu] [--no-progress]``. Chapters import this module

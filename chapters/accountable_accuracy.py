@@ -11,7 +11,7 @@ Reproduces, for the six models MNIST-1/2/4 and FMNIST-1/2/4 (1, 2, 4 hidden Dens
 and answers, with measured numbers, whether the δ-search beats the restart baseline at equal trial
 budgets. Both are run: Algorithm 1 as the text describes it (δ shifts a fixed initial draw; see
 ``refimpl.accountability.asa_search`` for the reading of every line) and the independent random
-restarts that the authors' code actually measured (REFERENCE-NOTES). The text's model reading
+restarts that the authors' code actually measured (docs/accountability.md). The text's model reading
 (ReLU, Keras-default glorot_uniform/zeros, batches reshuffled every epoch as Keras's ``fit`` does)
 is the default; the code's reading (no activations, N(0, 1) weights and biases, batches of 100 in
 fixed data order) is run too. It also checks one ADNN spec (``refimpl.spec``).

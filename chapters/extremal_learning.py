@@ -210,7 +210,7 @@ def main(argv=None):
     figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true)
 
     notes += [
-        "f(x̂) is the network output; the paper's ŷ ≈ 1.702 is g_true(x̂) (REFERENCE-NOTES).",
+        "f(x̂) is the network output; the paper's ŷ ≈ 1.702 is g_true(x̂) (docs/extremal.md).",
         "x̂_true follows Eq. 3.7 ([0, 0, −2σ2, −2σ3], ignoring μ ≈ 0); the window edge is μ − 2σ.",
         f"g_true(x̂) does not reproduce the paper's 1.702: ours {float(g_true(single)):.3f}; ours exceeds "
         f"ŷ_true = {y_true:.3f} because x̂ overshoots the window (L1 has κ1 = 1/2, Eq. 3.3), and the paper's "

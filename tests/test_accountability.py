@@ -364,7 +364,7 @@ def test_output_layer_shift_adds_the_same_constant_to_every_logit():
 
 
 def test_network_objective_shuffle_false_keeps_the_data_order():
-    # the authors' setting (REFERENCE-NOTES): batches in fixed data order, so the train seed is irrelevant.
+    # the authors' setting (docs/accountability.md): batches in fixed data order, so the train seed is irrelevant.
     # On class-sorted data one unshuffled epoch ends on batches of the last class only, which a reshuffled
     # order avoids: the two settings must differ there.
     from refimpl.optim import Adam

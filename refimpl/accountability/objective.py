@@ -81,7 +81,7 @@ class InitScheme:
 
 #: The text's reading: Keras defaults (Listing 1.2), glorot_uniform weights and zero biases.
 TEXT_INIT = InitScheme("glorot_uniform", "zeros")
-#: The authors' code: every weight and bias drawn from N(0, 1) (REFERENCE-NOTES).
+#: The authors' code: every weight and bias drawn from N(0, 1) (docs/accountability.md).
 CODE_INIT = InitScheme("random_normal", "random_normal", {"stddev": 1.0}, {"stddev": 1.0})
 
 # --------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ class NetworkObjective:
     too (key ``"held_out_accuracy"``, never used by the searches). ``shuffle=True`` (default;
     Keras's ``fit`` default, the text says nothing) reshuffles every epoch with an order drawn from
     ``train_seed``; ``shuffle=False`` takes the batches in the data's order, as the authors' code
-    did (REFERENCE-NOTES). Either way the batch order is identical in every trial, so only the
+    did (docs/accountability.md). Either way the batch order is identical in every trial, so only the
     initialization differs. A diverged training (NaN loss or non-finite parameters) scores
     accuracy 0 and is flagged ``"diverged": True``.
 

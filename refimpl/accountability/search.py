@@ -371,7 +371,7 @@ def restart_search(objective: Callable, n_layers: int, *, first_seed: int = 0,
                    stop_when: Callable[[float], bool] | None = None) -> SearchResult:
     """Independent random restarts: trial j trains the unshifted draw ``first_seed + j``.
 
-    This is what the authors' code measured (REFERENCE-NOTES: δ is never added and all weights
+    This is what the authors' code measured (docs/accountability.md: δ is never added and all weights
     are re-drawn in every trial); its gain is best − first run, with trial 0 the same first run
     as :func:`asa_search` with ``init_seed=first_seed``, so both searches share their reference.
     ``intent`` must bound the search (max_trial or max_time). Returns a :class:`SearchResult`.

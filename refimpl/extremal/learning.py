@@ -102,7 +102,7 @@ def extrapolation_loss(x, mu, sigma, c: float = 2.0, kappa1: float = 1.0, *, upp
     c : window half-width in standard deviations (≥ 0). Sec. 3 uses c = 2.
     kappa1 : weight (≥ 0). Sec. 3 (Eq. 3.3) uses κ1 = 1/2; Fig. 1b uses κ1 = 1.
     upper : ``False`` drops the upper branch, as the authors' notebook does by mistake
-        (REFERENCE-NOTES; it also counts the lower branch twice, i.e. ``kappa1=2, upper=False``);
+        (docs/extremal.md; it also counts the lower branch twice, i.e. ``kappa1=2, upper=False``);
         the text's penalty (default) has both branches.
 
     Raises ``ValueError`` on shape mismatches or a negative c, κ1 or σ.
