@@ -5,11 +5,10 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from ..backend import as_generator
-
 from .datasets import Dataset, check_labels
-
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -19,6 +18,11 @@ def _check_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if len(x) != len(y):
         raise ValueError(f"x and y have different lengths: {len(x)} and {len(y)}")
     return x, y
+
+
+def _random_state(seed) -> int:
+    """scikit-learn takes an int seed: a Generator contributes one draw, so it still advances."""
+    return int(as_generator(seed).integers(2**32))
 
 
 def _balanced_counts(sizes: np.ndarray, n: int) -> np.ndarray:
@@ -50,10 +54,10 @@ def train_val_split(
     seed: int | np.random.Generator,
     stratify: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded random split into training and validation parts.
+    """Seeded random split into training and validation parts (scikit-learn's ``train_test_split``).
 
     ``round(val_fraction * N)`` examples go to validation. With ``stratify=True`` each class
-    contributes in proportion to its size (largest remainders get the rounding).
+    contributes in proportion to its size.
 
     Args:
         x: ``(N, ...)`` examples; y: ``(N,)`` labels.
@@ -70,23 +74,9 @@ def train_val_split(
     n_val = int(round(val_fraction * len(y)))
     if not 0.0 < val_fraction < 1.0 or not 0 < n_val < len(y):
         raise ValueError(f"val_fraction={val_fraction} leaves an empty part of {len(y)} examples")
-    rng = as_generator(seed)
-    perm = rng.permutation(len(y))
-    if stratify:
-        perm = perm[np.argsort(y[perm], kind="stable")]  # grouped by class, random within
-        labels, sizes = np.unique(y, return_counts=True)
-        exact = sizes * n_val / len(y)
-        counts = np.floor(exact).astype(np.int64)
-        extra = np.argsort(-(exact - counts), kind="stable")[: n_val - counts.sum()]
-        counts[extra] += 1
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        val = np.concatenate([perm[s: s + k] for s, k in zip(starts, counts)])
-        is_val = np.zeros(len(y), dtype=bool)
-        is_val[val] = True
-        val, train = rng.permutation(val), rng.permutation(np.flatnonzero(~is_val))
-    else:
-        val, train = perm[:n_val], perm[n_val:]
-    return x[train], y[train], x[val], y[val]
+    x_tr, x_val, y_tr, y_val = train_test_split(x, y, test_size=n_val, random_state=_random_state(seed),
+                                                stratify=y if stratify else None)
+    return x_tr, y_tr, x_val, y_val
 
 
 def flatten(x: np.ndarray) -> np.ndarray:
@@ -167,7 +157,8 @@ def subsample(
     """A smaller :class:`Dataset`: ``n_train`` / ``n_test`` examples drawn without replacement.
 
     Classes are represented as evenly as their sizes allow (equal counts, within one, when
-    every class has enough examples). The chapter scripts use this for quick-scale runs on
+    every class has enough examples) — balanced, unlike scikit-learn's stratified sampling,
+    which keeps the classes' proportions. The chapter scripts use this for quick-scale runs on
     e.g. a Fashion-MNIST subset. Same name, classes and source; arrays in original order.
 
     Raises:
