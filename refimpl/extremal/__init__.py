@@ -11,7 +11,9 @@ module        what it holds
 ============  ===================================================================================
 
 The Sec. 3 toy data (Eq. 3.1) are in :mod:`refimpl.data.synthetic`. Readings and the authors'
-notebook's departures: ``docs/extremal.md``. Imports no other document package.
+notebook's departures: ``docs/extremal.md``. ``milp`` imports the ``interval`` document's public
+``Interval`` and ``relu``: its big-M constants must enclose every pre-activation the network can
+compute, which is what that package's outward-rounded enclosures guarantee.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Tedrake 2019, Eq. 5; Cheng, Nührenberg & Ruess 2017):
 * u ≤ 0 (always inactive): a = 0;   l ≥ 0 (always active): a = z;
 * otherwise, with a binary δ:  a ≥ z,  a ≥ 0,  a ≤ z − l·(1 − δ),  a ≤ u·δ.
 
-The bounds l, u come from plain interval propagation through the layers (:func:`interval_bounds`);
+The bounds l, u come from rigorous interval propagation through the layers (:func:`interval_bounds`);
 the program is solved with :func:`scipy.optimize.milp` (HiGHS branch-and-bound). Everything is
 float64. The solver's dual bound is an upper bound on the true maximum (up to HiGHS' feasibility
 tolerances, ~1e-7 relative), and the returned point x* is a real input whose network output
@@ -24,6 +24,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
+from ..interval import Interval
+from ..interval import relu as ia_relu
 from ..model import Sequential, dense_layers
 
 __all__ = ["dense_relu_layers", "interval_bounds", "tighten_bounds", "forward", "maximize_relu_network",
@@ -56,18 +58,18 @@ def forward(layers, x):
 def interval_bounds(layers, lo, hi) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pre-activation bounds ``[(l, u), ...]`` per layer by interval propagation from the box.
 
-    For a ∈ [l_a, u_a]: z = a W + b lies in [c − r, c + r] with c = m W + b, r = ρ |W|, where
-    m and ρ are the midpoint and radius of the box of a. ReLU maps [l, u] to [max(l,0), max(u,0)].
-    These are the big-M constants of the encoding (sound, not tight).
+    For a ∈ [l_a, u_a], z = a W + b is enclosed with the outward-rounded interval arithmetic of
+    the ``interval`` document (:class:`refimpl.interval.Interval`: midpoint–radius products whose
+    rounding errors are bounded, so every float64 z the network can compute lies inside);
+    ReLU maps [l, u] to [max(l, 0), max(u, 0)]. These are the big-M constants of the encoding
+    (sound, not tight). ``lo``, ``hi``: ``(n_in,)``; returns float64 ``(l, u)`` of shape ``(n,)``.
     """
-    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    a = Interval(np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64))
     out = []
     for W, b, act in layers:
-        mid, rad = (lo + hi) / 2, (hi - lo) / 2
-        c, r = mid @ W + b, rad @ np.abs(W)
-        l, u = c - r, c + r
-        out.append((l, u))
-        lo, hi = (np.maximum(l, 0.0), np.maximum(u, 0.0)) if act == "relu" else (l, u)
+        z = a @ W + b
+        out.append((np.array(z.lo), np.array(z.hi)))
+        a = ia_relu(z) if act == "relu" else z
     return out
 
 
