@@ -83,21 +83,21 @@ class Conv2D:
     def __post_init__(self):
         if not (isinstance(self.filters, (int, np.integer)) and self.filters >= 1):
             raise ValueError(f"Conv2D.filters must be a positive int, got {self.filters!r}")
-        nn._pair(self.kernel_size, "kernel_size")
-        nn._pair(self.stride, "stride")
+        nn.as_pair(self.kernel_size, "kernel_size")
+        nn.as_pair(self.stride, "stride")
         nn.get_activation(self.activation)
         _check_init_names(self.kernel_init, self.bias_init)
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise ValueError(f"Conv2D expects a (C, H, W) input, got shape {in_shape}")
-        (kh, kw), (sh, sw) = nn._pair(self.kernel_size, "k"), nn._pair(self.stride, "s")
+        (kh, kw), (sh, sw) = nn.as_pair(self.kernel_size, "k"), nn.as_pair(self.stride, "s")
         ho = nn.conv_output_size(in_shape[1], kh, sh, self.padding)[0]
         wo = nn.conv_output_size(in_shape[2], kw, sw, self.padding)[0]
         return (self.filters, ho, wo)
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
-        kh, kw = nn._pair(self.kernel_size, "k")
+        kh, kw = nn.as_pair(self.kernel_size, "k")
         shapes = {"W": (self.filters, in_shape[0], kh, kw)}
         if self.use_bias:
             shapes["b"] = (self.filters,)
@@ -117,8 +117,8 @@ class _Pool:
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise ValueError(f"{type(self).__name__} expects a (C, H, W) input, got {in_shape}")
-        kh, kw = nn._pair(self.size, "size")
-        sh, sw = nn._pair(self.stride if self.stride is not None else self.size, "stride")
+        kh, kw = nn.as_pair(self.size, "size")
+        sh, sw = nn.as_pair(self.stride if self.stride is not None else self.size, "stride")
         return (in_shape[0], nn.conv_output_size(in_shape[1], kh, sh, self.padding)[0],
                 nn.conv_output_size(in_shape[2], kw, sw, self.padding)[0])
 

@@ -29,7 +29,7 @@ from autograd.extend import defvjp, primitive
 from .backend import array_module, raw_module
 
 __all__ = [
-    "truncated_normal",
+    "truncated_normal", "as_pair",
     "INITIALIZERS", "ACTIVATIONS",
     "fans", "get_initializer", "initialize",
     "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
@@ -273,7 +273,11 @@ defvjp(_im2col, lambda ans, x, kh, kw, stride, padding:
        lambda g: _col2im(g, x.shape, kh, kw, stride, padding))
 
 
-def _pair(v, name):
+def as_pair(v, name: str) -> tuple[int, int]:
+    """``(v, v)`` for an int, ``v`` for a pair: a kernel size, stride or pool size as ``(h, w)``.
+
+    Raises ``ValueError`` (naming ``name``) unless both entries are positive ints.
+    """
     if isinstance(v, int):
         v = (v, v)
     if len(v) != 2 or any((not isinstance(s, (int, np.integer))) or s < 1 for s in v):
@@ -297,7 +301,7 @@ def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
     only hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
     Raises ``ValueError`` on mismatched shapes.
     """
-    stride = _pair(stride, "stride")
+    stride = as_pair(stride, "stride")
     if x.ndim != 4 or K.ndim != 4:
         raise ValueError(f"conv2d: expected x (N, C, H, W) and K (C_out, C_in, kh, kw), "
                          f"got x {x.shape} and K {K.shape}")
@@ -325,8 +329,8 @@ def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
 def _pool_slices(x, size, stride, padding, fill):
     """Stack of the kh·kw shifted strided slices: (kh·kw, N, C, ho, wo)."""
     xp = array_module(x)
-    kh, kw = _pair(size, "pool size")
-    sh, sw = _pair(stride if stride is not None else (kh, kw), "pool stride")
+    kh, kw = as_pair(size, "pool size")
+    sh, sw = as_pair(stride if stride is not None else (kh, kw), "pool stride")
     if x.ndim != 4:
         raise ValueError(f"pooling expects an NCHW input, got shape {x.shape}")
     ho, pt, pb = conv_output_size(x.shape[2], kh, sh, padding)
