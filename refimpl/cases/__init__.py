@@ -31,6 +31,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -402,6 +403,10 @@ def compare(actual, expected, tol: dict, path: str = "") -> list[Result]:
     ok = same_nonfinite and bool(np.all(np.abs(a[fin] - e[fin]) <= tol["atol"] + tol["rtol"] * np.abs(e[fin])))
     m, r = _errors(a, e)
     note = "" if ok else ("NaN/inf differ" if not same_nonfinite else "beyond tolerance")
+    if not ok and same_nonfinite and e.ndim:
+        excess = np.where(fin, np.abs(a - e) - tol["atol"] - tol["rtol"] * np.abs(e), -np.inf)
+        i = np.unravel_index(int(np.argmax(excess)), e.shape)
+        note += f", worst at index {tuple(int(k) for k in i)}: got {a[i]:.6g}, expected {e[i]:.6g}"
     return [Result(path, ok, m, r, note)]
 
 
@@ -455,12 +460,12 @@ def check_case(case: dict, function: Callable, kind: Kind | None = None) -> list
 def check_cases(directory: Path, adapter: str, *, out: TextIO = sys.stdout) -> int:
     """Check an adapter against every case in ``directory``; print one line per case and a summary.
 
-    ``adapter``: a module name or a ``.py`` path (:func:`load_adapter`). For each case, the
+    ``adapter``: a module name or a ``.py`` path (:func:`load_adapter`), or a module object. For each case, the
     adapter's function named like the case's kind is called with the case's inputs as keyword
     arguments; a kind the adapter lacks is reported ``SKIP``; an exception counts as a failure.
     Returns the number of failed cases (0 = everything the adapter implements agrees).
     """
-    module = load_adapter(adapter) if isinstance(adapter, str) else adapter
+    module = load_adapter(os.fspath(adapter)) if isinstance(adapter, (str, os.PathLike)) else adapter
     spec = kinds()
     n_pass = n_fail = n_skip = 0
     for case in load_cases(directory):
@@ -482,7 +487,10 @@ def check_cases(directory: Path, adapter: str, *, out: TextIO = sys.stdout) -> i
         bad = [r for r in results if not r.ok]
         worst_abs = max((r.max_abs for r in results), default=0.0)
         worst_rel = max((r.max_rel for r in results), default=0.0)
-        tol = case["tolerance"]
+        tol = f"rtol {case['tolerance']['rtol']:g}, atol {case['tolerance']['atol']:g}"
+        if case.get("tolerances"):
+            tol += "; " + ", ".join(f"{k}: " + ", ".join(f"{n} {v:g}" for n, v in t.items())
+                                    for k, t in case["tolerances"].items())
         if bad:
             n_fail += 1
             detail = "; ".join(f"{r.path or 'output'}: {r.note} (max abs err {r.max_abs:.3g}, max rel err "
@@ -492,8 +500,7 @@ def check_cases(directory: Path, adapter: str, *, out: TextIO = sys.stdout) -> i
             print(f"FAIL  {head}: {detail}{more}", file=out)
         else:
             n_pass += 1
-            print(f"PASS  {head}: max abs err {worst_abs:.3g}, max rel err {worst_rel:.3g} "
-                  f"(rtol {tol['rtol']:g}, atol {tol['atol']:g})", file=out)
+            print(f"PASS  {head}: max abs err {worst_abs:.3g}, max rel err {worst_rel:.3g} ({tol})", file=out)
     print(f"summary: {n_pass} passed, {n_fail} failed, {n_skip} skipped of {n_pass + n_fail + n_skip} cases "
           f"(adapter {getattr(module, '__name__', module)})", file=out)
     return n_fail

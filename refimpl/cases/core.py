@@ -180,12 +180,12 @@ def _optimizer_cases():
                       "beta2": opt.beta2, "eps": opt.eps}
             if kind == "adamw":
                 inputs["weight_decay"] = opt.weight_decay
-            desc = "first step from zero moments" if step == 0 else f"fifth step (t = 5) from given moments"
+            desc = "first step from zero moments" if step == 0 else "fifth step (t = 5) from given moments"
             tol = {}
-            if kind == "adamax" and step:
-                desc += ("; tolerance 1e-7 relative: PyTorch puts eps inside the max (u = max(b2*u, |g| + eps)), "
-                         "we (as Keras) add it to the denominator, a difference of order eps")
-                tol = {"rtol": 1e-7}
+            if kind == "adamax":
+                desc += ("; u is compared with atol 2·eps: PyTorch stores u = max(b2*u, |g| + eps) where we "
+                         "(as Keras) keep u = max(b2*u, |g|) and add eps in the denominator")
+                tol = {"tolerances": {"u": {"atol": 2 * opt.eps}}}
             out.append(make_case(f"{kind}_step{step}", kind, eq, f"refimpl.optim.{type(opt).__name__}.update", inputs,
                                  {"param": new, "m": st["m"], second: st[second]}, description=desc, **tol))
     return out
