@@ -58,8 +58,13 @@ KINDS = {
     "removable_count": Kind("removable_count(W, eps1, eps2) -> n_r",
                             "number of singular values s_i < eps1*s_1 or s_i < eps2 (Eq. 13)"),
     "recommend": Kind(f"recommend({_NET}) -> proposals",
-                      "scored candidate modifications (Sec. 3.2, Eqs. 13-15), best first: list of {operation, layer, "
-                      "amount, score, n_params}; ties by fewer parameters; see refimpl.surgery.recommend"),
+                      "scored candidates (Sec. 3.2, Eqs. 13-15): list of {operation, layer, amount, score, n_params} "
+                      "sorted by score (descending), then n_params (the parameter count of the result), stably from "
+                      "the generation order: identity (score 1), then for hidden layer i = 1..h (list index layer) with "
+                      "width n, r = min(removable_count(W, 0.005, 0.3), n), f = r/n: add_neurons with amount "
+                      "max(2, n//10) and ten times that (1 - f); add_layer (amount null; (1 - f)*i/h); remove_neurons "
+                      "(amount min(max(r, 1), n - 1), only if n > 1; f); remove_layer (only if h > 1; 1 if r = n else "
+                      "f*i/h); truncate (rank max(min(in, n) - removable_count, 1); f)"),
     "eq16_score": Kind("eq16_score(a, delta_a, f) -> s", "s = a + exp(delta_a) / exp(f) (Eq. 16), elementwise"),
 }
 
