@@ -128,6 +128,24 @@ def test_compare_exact_kinds_nan_and_structure():
     assert [r.path for r in res if not r.ok] == ["a[1]", "b"]
 
 
+def test_non_numeric_output_is_a_failure_not_a_crash():
+    tol = {"rtol": 1e-10, "atol": 1e-12}
+    res = gc.compare("better: exit", 0.5, tol, "obj")
+    assert not res[0].ok and "expected numbers" in res[0].note
+    assert not gc.compare(None, 0.5, tol)[0].ok
+
+
+def test_document_packages_do_not_import_the_cases_package():
+    import ast
+    for path in (ROOT / "refimpl").rglob("*.py"):
+        if "cases" in path.relative_to(ROOT / "refimpl").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] + [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "cases" or n.endswith(".cases") or n.startswith("refimpl.cases") for n in names), path
+
+
 def test_encoding_round_trip_and_stable_text():
     value = {"x": np.array([[0.1, -np.inf], [np.nan, 1e-300]]), "n": np.array([3, -1]), "flag": np.array([True, False]),
              "box": (np.array([0.0]), np.array([1.0])), "s": 2.5, "none": None, "name": "a"}

@@ -417,7 +417,10 @@ def compare(actual, expected, tol: dict, path: str = "") -> list[Result]:
     if e.dtype.kind in "biu":
         ok = a.dtype.kind in "biuf" and np.array_equal(a.astype(np.float64), e.astype(np.float64))
         return [Result(path, bool(ok), note="" if ok else f"got {a.tolist()}, expected {e.tolist()} (exact)")]
-    a = a.astype(np.float64)
+    try:
+        a = a.astype(np.float64)
+    except (TypeError, ValueError):
+        return [Result(path, False, note=f"expected numbers, got {actual!r:.60}")]
     e = e.astype(np.float64)
     same_nonfinite = np.array_equal(np.isnan(a), np.isnan(e)) and np.array_equal(a[np.isinf(e)], e[np.isinf(e)]) \
         and not np.any(np.isinf(a) & ~np.isinf(e))
