@@ -190,6 +190,31 @@ def test_max_gain_stops_as_soon_as_reached(search):
     assert r.gain >= 0.035 and r.gain_curve()[-2] < 0.035
 
 
+def test_max_gain_reached_exactly_at_the_boundary_stops_restarts():
+    # 0.9 - 0.8 = 0.09999999999999998 in floating point: a gain of exactly 10 points must still count
+    r = restart_search(lambda s, o: [0.8, 0.9, 0.95][s], 1, intent=UserIntent(max_trial=3, max_gain=0.1))
+    assert r.stop_reason == "max_gain" and len(r.trials) == 2
+
+
+def test_max_gain_reached_exactly_at_the_boundary_stops_asa():
+    accs = [0.8, 0.9, 0.95]
+    r = asa_search(lambda s, o: accs[round(o[0] / DELTA)], 1, DELTA, exit_rule="literal",
+                   intent=UserIntent(max_trial=3, max_gain=0.1))
+    assert r.stop_reason == "max_gain" and len(r.trials) == 2
+
+
+@pytest.mark.parametrize("search", ["asa", "restart"])
+def test_max_gain_just_below_the_boundary_does_not_stop(search):
+    # one image in 60,000 short of the bound (1.7e-5, far above the tolerance) is not reached
+    accs = [0.8, 0.9 - 1 / 60000, 0.95]
+    intent = UserIntent(max_trial=3, max_gain=0.1)
+    if search == "asa":
+        r = asa_search(lambda s, o: accs[round(o[0] / DELTA)], 1, DELTA, exit_rule="literal", intent=intent)
+    else:
+        r = restart_search(lambda s, o: accs[s], 1, intent=intent)
+    assert r.stop_reason == "max_gain" and len(r.trials) == 3
+
+
 def test_stop_when_target():
     r = asa_search(lambda s, o: 0.5 + 10 * o[0], 1, DELTA, intent=UserIntent(max_trial=100),
                    exit_rule="literal", stop_when=lambda a: a >= 0.62)

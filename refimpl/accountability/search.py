@@ -43,8 +43,13 @@ from ..backend import as_generator
 
 __all__ = [
     "UserIntent", "TrialRecord", "SearchResult", "SeedVariance",
-    "seed_variance", "asa_search", "restart_search", "expected_restart_gain",
+    "seed_variance", "asa_search", "restart_search", "expected_restart_gain", "GAIN_TOLERANCE",
 ]
+
+#: Absolute tolerance (in accuracy, a fraction) with which ``max_gain`` counts as reached; see
+#: :class:`UserIntent`. Accuracies are counts divided by the number of images, so two that differ
+#: at all differ by at least 1 / n_images (1.7e-5 for 60,000); 1e-9 only absorbs rounding.
+GAIN_TOLERANCE = 1e-9
 
 # --------------------------------------------------------------------------------------------
 # Sec. 5.2: user intent, and the trial log shared by both searches
@@ -58,7 +63,10 @@ class UserIntent:
         began (a running training is not interrupted, so the total may exceed it by one trial).
     max_trial : the most objective evaluations (trainings), the first run included.
     max_gain : accuracy gain (a fraction, 0.02 = 2 points) at which the user is satisfied: the
-        search stops as soon as best − first ≥ max_gain.
+        search stops as soon as best − first ≥ max_gain − :data:`GAIN_TOLERANCE` (1e-9). The
+        tolerance makes a gain of exactly max_gain count: 0.9 − 0.8 is 0.09999999999999998 in
+        floating point, which a raw ``>= 0.1`` misses. It is far below the smallest real
+        difference of two accuracies (one image in 60,000 is 1.7e-5).
 
     Raises ``ValueError`` for a negative/NaN time or gain or a ``max_trial`` below 1.
     """
@@ -211,7 +219,8 @@ class _Runner:
         self.trials.append(rec)
         self.best = max(self.best, acc)
         # limits that a finished trial can satisfy
-        if self.intent.max_gain is not None and self.best - self.trials[0].accuracy >= self.intent.max_gain:
+        if (self.intent.max_gain is not None
+                and self.best - self.trials[0].accuracy >= self.intent.max_gain - GAIN_TOLERANCE):
             self.stop_reason = "max_gain"
         elif self.stop_when is not None and self.stop_when(acc):
             self.stop_reason = "target"
