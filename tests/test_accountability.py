@@ -117,6 +117,17 @@ def test_layers_are_searched_in_order_keeping_the_final_shift():
     assert r.stop_reason == "finished" and r.best_accuracy == 0.7
 
 
+def test_a_finished_layer_keeps_its_last_shift_not_its_best():
+    # layer 0: 0.5 -> 0.6 (best; continue) -> 0.55 (worse; continue) -> 0.58 (better; exit) at 3δ
+    obj = Table({(0, 0): 0.5, (1, 0): 0.6, (2, 0): 0.55, (3, 0): 0.58, (3, 1): 0.4})
+    rng = Scripted([0.0, 0.99999])  # continue after the first improvement, exit after the second
+    r = asa_search(obj, 2, DELTA, rng=rng, intent=UserIntent(max_trial=5))
+    assert [t.decision for t in r.trials][:4] == ["first", "better: continue", "worse: continue", "better: exit"]
+    # layer 1 starts from layer 0's last shift 3δ, not from its best shift δ
+    assert r.trials[4].offsets == (3 * DELTA, DELTA) and r.trials[4].layer == 1
+    assert r.best_trial.offsets == (DELTA, 0)  # line 21 still returns the best trial
+
+
 def test_domain_ends_each_layers_walk():
     obj = Table({}, default=0.3)  # constant: never better, so only the domain ends a walk
     r = asa_search(obj, 3, DELTA, weight_domain=(0, 3 * DELTA), bias_domain=(-1, 1))
