@@ -327,7 +327,8 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
       from the drawn initialization; worse points never end a walk (lines 11–12).
     * Without a domain bound, a layer's walk ends only when an improving step draws P' > P, and P
       is close to 1 (Obj is a fraction of a point, L' is 0.05–0.25), so a short budget is spent on
-      layer 0: with 8 trials, every shifted trial of the quick-scale searches shifted layer 0.
+      layer 0: with 8 trials, nearly every shifted trial of the quick-scale searches shifted layer 0
+      (docs/accountability.md has the counts, and what 50 trials reach).
 
     Raises ``ValueError`` for δ = 0 or non-finite, n_layers < 1, an unknown exit rule, a bad
     domain, or an unbounded search; ``TypeError`` for a non-callable objective.
