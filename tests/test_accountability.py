@@ -117,6 +117,17 @@ def test_layers_are_searched_in_order_keeping_the_final_shift():
     assert r.stop_reason == "finished" and r.best_accuracy == 0.7
 
 
+def test_a_finished_layer_keeps_its_last_shift_not_its_best():
+    # layer 0: 0.5 -> 0.6 (best; continue) -> 0.55 (worse; continue) -> 0.58 (better; exit) at 3δ
+    obj = Table({(0, 0): 0.5, (1, 0): 0.6, (2, 0): 0.55, (3, 0): 0.58, (3, 1): 0.4})
+    rng = Scripted([0.0, 0.99999])  # continue after the first improvement, exit after the second
+    r = asa_search(obj, 2, DELTA, rng=rng, intent=UserIntent(max_trial=5))
+    assert [t.decision for t in r.trials][:4] == ["first", "better: continue", "worse: continue", "better: exit"]
+    # layer 1 starts from layer 0's last shift 3δ, not from its best shift δ
+    assert r.trials[4].offsets == (3 * DELTA, DELTA) and r.trials[4].layer == 1
+    assert r.best_trial.offsets == (DELTA, 0)  # line 21 still returns the best trial
+
+
 def test_domain_ends_each_layers_walk():
     obj = Table({}, default=0.3)  # constant: never better, so only the domain ends a walk
     r = asa_search(obj, 3, DELTA, weight_domain=(0, 3 * DELTA), bias_domain=(-1, 1))
@@ -188,6 +199,31 @@ def test_max_gain_stops_as_soon_as_reached(search):
         r = restart_search(rising, 1, intent=intent)
     assert r.stop_reason == "max_gain" and len(r.trials) == 5
     assert r.gain >= 0.035 and r.gain_curve()[-2] < 0.035
+
+
+def test_max_gain_reached_exactly_at_the_boundary_stops_restarts():
+    # 0.9 - 0.8 = 0.09999999999999998 in floating point: a gain of exactly 10 points must still count
+    r = restart_search(lambda s, o: [0.8, 0.9, 0.95][s], 1, intent=UserIntent(max_trial=3, max_gain=0.1))
+    assert r.stop_reason == "max_gain" and len(r.trials) == 2
+
+
+def test_max_gain_reached_exactly_at_the_boundary_stops_asa():
+    accs = [0.8, 0.9, 0.95]
+    r = asa_search(lambda s, o: accs[round(o[0] / DELTA)], 1, DELTA, exit_rule="literal",
+                   intent=UserIntent(max_trial=3, max_gain=0.1))
+    assert r.stop_reason == "max_gain" and len(r.trials) == 2
+
+
+@pytest.mark.parametrize("search", ["asa", "restart"])
+def test_max_gain_just_below_the_boundary_does_not_stop(search):
+    # one image in 60,000 short of the bound (1.7e-5, far above the tolerance) is not reached
+    accs = [0.8, 0.9 - 1 / 60000, 0.95]
+    intent = UserIntent(max_trial=3, max_gain=0.1)
+    if search == "asa":
+        r = asa_search(lambda s, o: accs[round(o[0] / DELTA)], 1, DELTA, exit_rule="literal", intent=intent)
+    else:
+        r = restart_search(lambda s, o: accs[s], 1, intent=intent)
+    assert r.stop_reason == "max_gain" and len(r.trials) == 3
 
 
 def test_stop_when_target():

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from .objective import (CODE_INIT, INITIALIZER_DISTRIBUTIONS, MODEL_NAMES, TEXT_INIT, InitScheme,
                         NetworkObjective, draw_initialization, paper_model, shift_initialization)
-from .search import (SearchResult, SeedVariance, TrialRecord, UserIntent, asa_search, expected_restart_gain,
-                     restart_search, seed_variance)
+from .search import (GAIN_TOLERANCE, SearchResult, SeedVariance, TrialRecord, UserIntent, asa_search,
+                     expected_restart_gain, restart_search, seed_variance)
 from .spec import (Spec, SpecSyntaxError, Verdict, default_objective, parse_spec, parse_specs, verify)
 
 __all__ = [
     "INITIALIZER_DISTRIBUTIONS", "InitScheme", "TEXT_INIT", "CODE_INIT", "MODEL_NAMES", "paper_model",
-    "draw_initialization", "shift_initialization", "NetworkObjective", "UserIntent", "TrialRecord",
+    "draw_initialization", "shift_initialization", "NetworkObjective", "UserIntent", "GAIN_TOLERANCE", "TrialRecord",
     "SearchResult", "SeedVariance", "seed_variance", "asa_search", "restart_search",
     "expected_restart_gain", "Spec", "SpecSyntaxError", "Verdict", "parse_spec", "parse_specs", "verify",
     "default_objective"

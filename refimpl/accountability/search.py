@@ -13,7 +13,10 @@ What is here
   measures the accuracy; tests and users can inject a cheap scripted objective instead.
 * :func:`seed_variance` — the study of Sec. 2: the same model trained with N seeds.
 * :func:`asa_search` — Algorithm 1 as the text describes it (δ really shifts the initial weights
-  and biases; the acceptance rule really acts). Every ambiguous line is read as documented there.
+  and biases; the acceptance rule really acts). Every ambiguous line is read as documented there,
+  including two readings worth knowing: the acceptance rule follows the pseudo-code's sign, the
+  reverse of textbook simulated annealing (a worse step always continues the walk, an improving
+  one with probability exp(−Obj/L′)); and a finished layer keeps its last shift, not its best.
 * :func:`restart_search` — the baseline that the authors' published numbers actually measure
   (docs/accountability.md: their code never adds δ and re-draws every weight in every trial, so the
   reported gain is *best of N independent random restarts minus the first run*).
@@ -43,8 +46,13 @@ from ..backend import as_generator
 
 __all__ = [
     "UserIntent", "TrialRecord", "SearchResult", "SeedVariance",
-    "seed_variance", "asa_search", "restart_search", "expected_restart_gain",
+    "seed_variance", "asa_search", "restart_search", "expected_restart_gain", "GAIN_TOLERANCE",
 ]
+
+#: Absolute tolerance (in accuracy, a fraction) with which ``max_gain`` counts as reached; see
+#: :class:`UserIntent`. Accuracies are counts divided by the number of images, so two that differ
+#: at all differ by at least 1 / n_images (1.7e-5 for 60,000); 1e-9 only absorbs rounding.
+GAIN_TOLERANCE = 1e-9
 
 # --------------------------------------------------------------------------------------------
 # Sec. 5.2: user intent, and the trial log shared by both searches
@@ -58,7 +66,10 @@ class UserIntent:
         began (a running training is not interrupted, so the total may exceed it by one trial).
     max_trial : the most objective evaluations (trainings), the first run included.
     max_gain : accuracy gain (a fraction, 0.02 = 2 points) at which the user is satisfied: the
-        search stops as soon as best − first ≥ max_gain.
+        search stops as soon as best − first ≥ max_gain − :data:`GAIN_TOLERANCE` (1e-9). The
+        tolerance makes a gain of exactly max_gain count: 0.9 − 0.8 is 0.09999999999999998 in
+        floating point, which a raw ``>= 0.1`` misses. It is far below the smallest real
+        difference of two accuracies (one image in 60,000 is 1.7e-5).
 
     Raises ``ValueError`` for a negative/NaN time or gain or a ``max_trial`` below 1.
     """
@@ -211,7 +222,8 @@ class _Runner:
         self.trials.append(rec)
         self.best = max(self.best, acc)
         # limits that a finished trial can satisfy
-        if self.intent.max_gain is not None and self.best - self.trials[0].accuracy >= self.intent.max_gain:
+        if (self.intent.max_gain is not None
+                and self.best - self.trials[0].accuracy >= self.intent.max_gain - GAIN_TOLERANCE):
             self.stop_reason = "max_gain"
         elif self.stop_when is not None and self.stop_when(acc):
             self.stop_reason = "target"
@@ -271,7 +283,8 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
     -------------------------------------------------
     * Trial 0 evaluates the unshifted draw, L(W_0, B_0): the "first run" and reference of the gain.
     * Line 3, ``for each i ∈ m``: i runs over the m weight layers, first to last; layers are
-      searched one after another (coordinate-wise), earlier layers keep their final shift.
+      searched one after another (coordinate-wise), earlier layers keep their final shift
+      (reading (b) below).
     * Lines 4–5, ``W_i = 0, B_i = 0``: the *shift* of layer i starts at zero — the initial values
       are the random draw plus a shift (the text: "increase the value of the weight and bias
       initializing value with the step size δ"), not the constant 0, which Sec. 4 itself warns
@@ -289,7 +302,15 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
       P' ≤ P continues the walk, otherwise exit_flag becomes True (the implicit else). The
       temperature is L(W', B') itself, which shrinks as the search improves — our reading of the
       "adaptive" in the name. If L(W', B') = 0 (a perfect accuracy), P = 0 and the walk exits.
+    * **Reading (a): the acceptance rule is the reverse of textbook simulated annealing.** Following
+      the pseudo-code's sign, a *worse* step always continues the walk, and an *improving* step
+      continues it only with probability exp(−Obj / L(W', B')). Textbook annealing always accepts
+      improvements and accepts worse points with a probability. We keep the pseudo-code's sign.
     * Line 20: W_i = W', B_i = B' unconditionally — the walk always moves on, worse or not.
+    * **Reading (b): a finished layer keeps its last shift, not its best one.** When layer i's walk
+      ends, its shift stays where the walk stopped (line 20 moved it there), even if an earlier
+      shift of that layer scored better; layer i + 1 is then searched on top of that last shift.
+      The best trial of the whole search is still what line 21 returns.
     * Line 21, ``return 1 − L(W, B)``: the accuracy of the best trial seen (RQ1 "pick the best
       gain"); the last position is in the log too.
     * A trial = one evaluation of L (one training). The user intent is checked before every trial
@@ -304,6 +325,10 @@ def asa_search(objective: Callable, n_layers: int, delta: float, *, init_seed: i
     * Shifting a hidden layer adds δ·(Σ_j x_j + 1) to every pre-activation of the layer — about
       0.57 per step of δ = 0.0025 on Fashion-MNIST pixels — so the walk drifts monotonically away
       from the drawn initialization; worse points never end a walk (lines 11–12).
+    * Without a domain bound, a layer's walk ends only when an improving step draws P' > P, and P
+      is close to 1 (Obj is a fraction of a point, L' is 0.05–0.25), so a short budget is spent on
+      layer 0: with 8 trials, nearly every shifted trial of the quick-scale searches shifted layer 0
+      (docs/accountability.md has the counts, and what 50 trials reach).
 
     Raises ``ValueError`` for δ = 0 or non-finite, n_layers < 1, an unknown exit rule, a bad
     domain, or an unbounded search; ``TypeError`` for a non-callable objective.
