@@ -183,3 +183,11 @@ def test_default_objective_code_variant_follows_the_authors_code():
     assert all(l.activation == "linear" for l in obj.model.layers)
     obj, _ = default_objective("MNIST-1", "digits")
     assert obj.scheme == TEXT_INIT and obj.shuffle is True and obj.model.layers[0].activation == "relu"
+
+
+def test_percentage_bounds_hold_at_their_boundary():
+    # 93.3% parses to 0.9329999999999999; an accuracy of exactly 0.933 sits on the bound
+    for text, inside in (("accuracy <= 93.3%", True), ("accuracy >= 93.3%", True),
+                         ("accuracy < 93.3%", False), ("accuracy > 93.3%", False)):
+        assert parse_spec(f"model M-1 on d: {text} within max_trial=1").holds(0.933) is inside, text
+    assert parse_spec("model M-1 on d: accuracy >= 93.3% within max_trial=1").holds(0.9329) is False

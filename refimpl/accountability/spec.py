@@ -44,7 +44,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .objective import CODE_INIT, NetworkObjective, paper_model
-from .search import SearchResult, TrialRecord, UserIntent, asa_search, restart_search
+from .search import GAIN_TOLERANCE, SearchResult, TrialRecord, UserIntent, asa_search, restart_search
 
 __all__ = ["Spec", "SpecSyntaxError", "Verdict", "parse_spec", "parse_specs", "verify", "default_objective"]
 
@@ -188,14 +188,20 @@ class Spec:
             raise ValueError(f"asa needs a finite non-zero delta, got {self.delta!r}")
 
     def holds(self, accuracy: float) -> bool:
-        """Does ``accuracy`` satisfy the spec's bound?"""
+        """Does ``accuracy`` satisfy the spec's bound?
+
+        Bounds are compared with a tolerance of ``GAIN_TOLERANCE`` (1e-9), far below one test
+        example in a million: ``93.3%`` parses to 0.9329999999999999, and an accuracy of exactly
+        0.933 must satisfy ``accuracy <= 93.3%`` and fail ``accuracy < 93.3%``.
+        """
+        tol = GAIN_TOLERANCE
         if self.lower is not None:
             v, inc = self.lower
-            if not (accuracy >= v if inc else accuracy > v):
+            if not (accuracy >= v - tol if inc else accuracy > v + tol):
                 return False
         if self.upper is not None:
             v, inc = self.upper
-            if not (accuracy <= v if inc else accuracy < v):
+            if not (accuracy <= v + tol if inc else accuracy < v - tol):
                 return False
         return True
 
