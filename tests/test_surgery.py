@@ -4,7 +4,7 @@ import copy
 import numpy as np
 import pytest
 
-from refimpl import surgery
+from refimpl import nn, surgery
 from refimpl.model import Dense, Sequential, cnn, mlp
 
 TOL = 1e-10
@@ -226,6 +226,116 @@ def test_bad_input_gives_clear_errors():
         surgery.identity(cnn((1, 8, 8), [4], 10), [])
     with pytest.raises(ValueError, match="shape"):
         surgery.identity(model, [dict(p) for p in params[:1]] + [{"W": np.zeros((2, 2)), "b": np.zeros(6)}] + params[2:])
+
+
+# ---- the exactness claims, for every activation the model module accepts ---------------------------
+# The expectations are derived from the activations' measured properties, not from the module's own
+# lists, so a new entry in nn.ACTIVATIONS is checked against the documented claims without editing here.
+
+ACTIVATION_NAMES = sorted(nn.ACTIVATIONS)
+
+
+def _props(name, seed=0):
+    """Measured properties of activation ``name`` on random pre-activations (200, 6), float64."""
+    phi = nn.get_activation(name)
+    z = np.random.default_rng(seed).normal(scale=3.0, size=(200, 6))
+    y = np.asarray(phi(z))
+    per_unit = np.concatenate([np.asarray(phi(z[:, [j]])) for j in range(z.shape[1])], axis=1)
+    return {"elementwise": np.allclose(y, per_unit, atol=1e-12),                 # unit j sees only z_j
+            "homogeneous": np.allclose(np.asarray(phi(2.5 * z)), 2.5 * y, atol=1e-12),  # φ(cz) = cφ(z), c > 0
+            "z": z, "y": y}
+
+
+def _composes_to_itself(inserted, preceding):
+    """Φ_new(Φ(z)) = Φ(z) on random z: the condition of Eq. 3 for an identity layer to be exact."""
+    y = _props(preceding)["y"]
+    return np.allclose(np.asarray(nn.get_activation(inserted)(y)), y, atol=1e-12)
+
+
+def two_activation_net(first, second, seed=0, widths=(6, 5)):
+    """Hidden layers Dense(6, first), Dense(5, second), output Dense(3); random weights and biases."""
+    rng = np.random.default_rng(seed)
+    model = Sequential((7,), (Dense(widths[0], first), Dense(widths[1], second), Dense(3)))
+    params = model.init(rng, dtype=np.float64)
+    for p in params:
+        p["b"] = rng.normal(size=p["b"].shape)
+    return model, params, rng.normal(size=(100, 7))
+
+
+@pytest.mark.parametrize("neighbour", ACTIVATION_NAMES)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_add_neurons_exact_iff_elementwise_else_refused(activation, neighbour):
+    """Docstring / module table: outgoing split exact for every element-wise activation of the widened
+    layer, incoming split for element-wise positively homogeneous ones; anything else is refused.
+    The neighbouring layer's activation (any, coupling ones included) does not matter."""
+    props = _props(activation)
+    for first, second, layer in ((activation, neighbour, 0), (neighbour, activation, 1)):
+        model, params, x = two_activation_net(first, second)
+        for split, ok in (("outgoing", props["elementwise"]),
+                          ("incoming", props["elementwise"] and props["homogeneous"])):
+            if ok:
+                res = surgery.add_neurons(model, params, layer, 4, rng=1, split=split)
+                assert max_diff(out(*res, x), out(model, params, x)) < TOL
+            else:
+                with pytest.raises(ValueError, match="element-wise" if not props["elementwise"] else "homogeneous"):
+                    surgery.add_neurons(model, params, layer, 4, rng=1, split=split)
+
+
+@pytest.mark.parametrize("preceding", ACTIVATION_NAMES)
+def test_add_layer_exact_iff_inserted_activation_fixes_the_outputs(preceding):
+    """Docstring / module table: exact iff Φ_new(Φ(z)) = Φ(z) (Eq. 3); otherwise refused."""
+    model, params, x = two_activation_net(preceding, "tanh")
+    for inserted in [None] + ACTIVATION_NAMES:
+        if _composes_to_itself(inserted or preceding, preceding):
+            res = surgery.add_layer(model, params, 0, activation=inserted)
+            assert res.model.layers[1].activation == (inserted or preceding)
+            assert max_diff(out(*res, x), out(model, params, x)) < TOL
+        else:
+            with pytest.raises(ValueError, match="not function preserving"):
+                surgery.add_layer(model, params, 0, activation=inserted)
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_truncate_exact_at_rank_for_every_activation(activation):
+    """Docstring / module table: exact for r >= rank(W), whatever the activations."""
+    model, params, x = two_activation_net(activation, activation)
+    rng = np.random.default_rng(3)
+    params[1]["W"] = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 5))             # rank 2
+    for rank in (2, 3, 5):
+        assert max_diff(out(*surgery.truncate(model, params, 1, rank), x), out(model, params, x)) < TOL
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_remove_layer_exact_iff_removed_activation_linear(activation):
+    """Docstring / module table: exact iff the removed layer's activation is linear; the next layer's
+    activation (kept by the merged layer) may be any."""
+    model, params, x = two_activation_net("linear", activation)
+    assert max_diff(out(*surgery.remove_layer(model, params, 0), x), out(model, params, x)) < TOL
+    model, params, x = two_activation_net(activation, "relu")
+    res = surgery.remove_layer(model, params, 0)                     # performed, not claimed exact
+    assert res.model.layers[0].activation == "relu" and len(res.model.layers) == 2
+    if activation == "linear":
+        assert max_diff(out(*res, x), out(model, params, x)) < TOL
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_remove_neurons_exact_iff_linear_at_rank(activation):
+    """Docstring / module table: exact for a linear activation with r >= rank(W) and the bias in W's
+    row space; for other activations it is performed (the text's minimal-impact projection)."""
+    model, params, x = two_activation_net("relu", activation)
+    rng = np.random.default_rng(4)
+    params[1]["W"] = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 5))             # rank 2
+    params[1]["b"] = rng.normal(size=6) @ params[1]["W"]                         # in the row space
+    res = surgery.remove_neurons(model, params, 1, 3)                              # keep r = 2 = rank
+    assert res.model.layers[1].units == 2
+    if activation == "linear":
+        assert max_diff(out(*res, x), out(model, params, x)) < TOL
+
+
+def test_identity_exact_for_every_activation():
+    for a in ACTIVATION_NAMES:
+        model, params, x = two_activation_net(a, a)
+        assert max_diff(out(*surgery.identity(model, params), x), out(model, params, x)) == 0
 
 
 # ---- recommendation module (Sec. 3.2) ----------------------------------------------------------------
