@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from refimpl import surgery
+from refimpl import nn, surgery
 from refimpl.model import mlp
 from refimpl.surgery import SurgeonConfig, surgeon, topology, train_baseline
 
@@ -171,3 +171,17 @@ def test_memory_redraws_then_falls_back_to_best_of_cycle(data, monkeypatch):
         best = attempts[-1]["fallback_best_of_cycle"]
         accs = {c["branch_id"]: c["val_accuracy_after_training"] for d in attempts for c in d["candidates"] if c["winner"]}
         assert sorted(best) == sorted(sorted(accs, key=lambda k: -accs[k])[:cfg.branches])
+
+
+@pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
+def test_surgeon_runs_on_every_hidden_activation(activation):
+    """The Surgeon's decisions only use modifications that can be performed (tanh and sigmoid used to
+    crash at the first decision: Eq. 3's identity layer with their activation is not exact)."""
+    model = mlp(6, [10], 3, activation=activation)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    cfg = SurgeonConfig(epochs=3, pretrain_epochs=1, decision_every=1, recovery_unit=1)
+    r = surgeon(model, model.init(0), x, y, x[:16], y[:16], cfg, seed=0)
+    assert [e for e, _ in r.branch.history] == list(range(cfg.epochs + 1))
+    assert surgery.check_mlp(r.model, r.params) is None

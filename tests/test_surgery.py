@@ -385,6 +385,80 @@ def test_recommend_scores_follow_section_3_2():
         assert res.param_fraction == pytest.approx(p.n_params / model.count_params())
 
 
+def _claimed_exact(model, proposal):
+    """Whether the module claims the proposal's modification to be function preserving: identity,
+    add neurons and add layer (recommend proposes only exact ones), remove layer of a linear layer."""
+    if proposal.operation in ("identity", "add_neurons", "add_layer"):
+        return True
+    return proposal.operation == "remove_layer" and model.layers[proposal.layer].activation == "linear"
+
+
+def recommendation_nets(activation):
+    """Seeded random float64 MLPs of several depths and widths, all hidden layers with ``activation``
+    ("mixed": drawn per layer), each also after a truncation (which inserts a bias-free linear layer)."""
+    for seed, hidden in enumerate(([6], [5, 4], [3, 7, 2], [1, 8], [9, 9, 9, 9])):
+        rng = np.random.default_rng(100 + seed)
+        acts = (rng.choice(ACTIVATION_NAMES, size=len(hidden)) if activation == "mixed"
+                else [activation] * len(hidden))
+        model = Sequential((5,), tuple(Dense(n, str(a)) for n, a in zip(hidden, acts)) + (Dense(3),))
+        params = model.init(rng, dtype=np.float64)
+        for p in params:
+            p["b"] = rng.normal(size=p["b"].shape)
+        yield model, params
+        layer = int(np.argmax(hidden))
+        yield tuple(surgery.truncate(model, params, layer, max(1, min(params[layer]["W"].shape) - 1)))
+
+
+@pytest.mark.parametrize("options", [{}, {"add_layer_activation": "linear", "neuron_split": "incoming"},
+                                     {"add_layer_activation": "relu"}, {"svd_of": "outgoing"}],
+                         ids=["text", "code", "relu-layers", "outgoing-svd"])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES + ["mixed"])
+def test_every_recommended_proposal_applies_with_its_predicted_size(activation, options):
+    """Sec. 3.2: recommend() proposes only modifications that can be performed; each gives exactly the
+    parameter count it predicted and preserves the function where the modification module claims so."""
+    x = np.random.default_rng(7).normal(size=(60, 5))
+    for model, params in recommendation_nets(activation):
+        props = surgery.recommend(model, params, **options)
+        refused = surgery.refused_modifications(model, **{k: v for k, v in options.items() if k != "svd_of"})
+        assert {(r["operation"], r["layer"]) for r in refused}.isdisjoint({(p.operation, p.layer) for p in props})
+        for p in props:
+            res = p.apply(model, params, rng=0)
+            assert res.model.count_params() == p.n_params, p
+            if p.operation == "add_layer":
+                assert res.model.layers[p.layer + 1].activation == p.activation
+            if _claimed_exact(model, p):
+                assert max_diff(out(*res, x), out(model, params, x)) < TOL, p
+
+
+def test_recommend_inserts_exact_layers_and_names_what_it_skips():
+    """Eq. 3 where exact (ReLU after ReLU); else ReLU after non-negative outputs, else linear; an
+    explicitly requested inexact insert, or a neuron split an activation does not allow, is skipped
+    and the reason reported."""
+    expected = {"relu": "relu", "linear": "linear", "log_softmax": "log_softmax", "sigmoid": "relu",
+                "softmax": "relu", "tanh": "linear"}
+    for act, inserted in expected.items():
+        model = mlp(4, [5, 3], 2, activation=act)
+        params = model.init(0, dtype=np.float64)
+        props = surgery.recommend(model, params)
+        assert {p.activation for p in props if p.operation == "add_layer"} == {inserted}
+        assert surgery.default_inserted_activation(act) == inserted
+        add_neurons = [p for p in props if p.operation == "add_neurons"]
+        refused = surgery.refused_modifications(model)
+        if act in ("softmax", "log_softmax"):                    # coupling: no Net2WiderNet
+            assert not add_neurons
+            assert [(r["operation"], r["layer"]) for r in refused] == [("add_neurons", 0), ("add_neurons", 1)]
+            assert all("element-wise" in r["reason"] for r in refused)
+        else:
+            assert add_neurons and all(p.split == "outgoing" for p in add_neurons) and not refused
+    model = mlp(4, [5, 3], 2, activation="tanh")
+    params = model.init(0, dtype=np.float64)
+    props = surgery.recommend(model, params, add_layer_activation="relu", neuron_split="incoming")
+    assert not [p for p in props if p.operation in ("add_layer", "add_neurons")]
+    refused = surgery.refused_modifications(model, add_layer_activation="relu", neuron_split="incoming")
+    assert sorted(r["operation"] for r in refused) == ["add_layer", "add_layer", "add_neurons", "add_neurons"]
+    assert all(r["reason"] for r in refused)
+
+
 def test_remove_layer_score_is_one_when_all_neurons_removable():
     model = Sequential((8,), (Dense(5, "relu"), Dense(4, "relu"), Dense(3)))
     params = model.init(0, dtype=np.float64)

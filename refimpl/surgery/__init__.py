@@ -18,16 +18,17 @@ from __future__ import annotations
 
 from .modifications import (ELEMENTWISE, HOMOGENEOUS, IDEMPOTENT, NONNEGATIVE, OPERATIONS, Surgery, add_layer,
                             add_layer_refusal, add_neurons, add_neurons_refusal, check_mlp, count_params,
-                            hidden_layers, identity, low_rank, remove_layer,
+                            default_inserted_activation, hidden_layers, identity, low_rank, remove_layer,
                             remove_neurons, truncate)
-from .recommendation import (Proposal, eq16_score, neuron_amounts, recommend, removable_count, select)
+from .recommendation import (Proposal, eq16_score, neuron_amounts, recommend, refused_modifications, removable_count,
+                             select)
 from .genetic import (RECOVERY_CODE, RECOVERY_TEXT, Branch, SurgeonConfig, SurgeonResult, summarize_log,
                       surgeon, topology, train_baseline)
 
 __all__ = [
     "OPERATIONS", "Surgery", "hidden_layers", "check_mlp", "count_params", "identity", "add_neurons",
     "add_layer", "remove_neurons", "truncate", "remove_layer", "low_rank", "ELEMENTWISE", "HOMOGENEOUS",
-    "IDEMPOTENT", "NONNEGATIVE", "add_neurons_refusal", "add_layer_refusal", "Proposal", "removable_count",
-    "neuron_amounts", "recommend", "select", "eq16_score", "SurgeonConfig", "Branch", "SurgeonResult",
+    "IDEMPOTENT", "NONNEGATIVE", "add_neurons_refusal", "add_layer_refusal", "default_inserted_activation", "Proposal", "removable_count",
+    "neuron_amounts", "recommend", "refused_modifications", "select", "eq16_score", "SurgeonConfig", "Branch", "SurgeonResult",
     "surgeon", "train_baseline", "topology", "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"
 ]

@@ -40,7 +40,7 @@ from ..model import Dense, Sequential
 from ..optim import SGD
 from ..train import TrainingDivergedError, evaluate, fit
 from .modifications import OPERATIONS, check_mlp, hidden_layers
-from .recommendation import eq16_score, recommend, select
+from .recommendation import eq16_score, recommend, refused_modifications, select
 
 __all__ = ["SurgeonConfig", "Branch", "SurgeonResult", "surgeon", "train_baseline", "topology",
            "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"]
@@ -63,8 +63,11 @@ class SurgeonConfig:
     (batches per type = ``recovery[type] * recovery_unit``). Recommendation: ``eps1``, ``eps2``,
     ``svd_of`` ("incoming" text / "outgoing" code), ``selection`` ("per_type" / "top_n" with
     ``top_n``), ``extra_random``, ``min_hidden_layers`` (remove-layer is not offered below it).
-    Modification: ``add_layer_activation`` (None = the preceding layer's, Eq. 3; "linear" =
-    code), ``neuron_split`` ("outgoing" text / "incoming" code), ``neuron_noise``. Memory:
+    Modification: ``add_layer_activation`` (None = the preceding layer's where that is exact,
+    Eq. 3, else ReLU after non-negative outputs, else linear: :func:`refimpl.surgery.default_inserted_activation`;
+    "linear" = code; an explicit activation is used only after layers where it is exact),
+    ``neuron_split`` ("outgoing" text / "incoming" code), ``neuron_noise``. Modifications the
+    modification module would refuse are not proposed; each decision's log names them. Memory:
     ``memory`` (one-cycle memory on/off). ``final``: "score" (best Eq. 16 score, the text) or
     "accuracy" (best final validation accuracy).
     """
@@ -250,11 +253,14 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
         trained_this_cycle: list[Branch] = []
         accepted = None
         for attempt in range(config.max_redraws + 1):
-            candidates = []
+            candidates, not_proposed = [], []
             for b in branches:
                 props = recommend(b.model, b.params, eps1=config.eps1, eps2=config.eps2,
                                     svd_of=config.svd_of, min_hidden_layers=config.min_hidden_layers,
-                                    add_layer_activation=config.add_layer_activation)
+                                    add_layer_activation=config.add_layer_activation,
+                                    neuron_split=config.neuron_split)
+                not_proposed += [{"branch": b.id, **r} for r in refused_modifications(
+                    b.model, add_layer_activation=config.add_layer_activation, neuron_split=config.neuron_split)]
                 chosen = select(props, mode=config.selection, n=config.top_n,
                                   extra_random=config.extra_random, rng=rng)
                 for prop in chosen:
@@ -262,9 +268,8 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
                     entry = {"branch": b.id, "operation": prop.operation, "label": op, "position": pos,
                              "layer": prop.layer, "hidden": prop.hidden, "amount": prop.amount,
                              "recommendation": prop.score, "n_removable": prop.n_removable,
-                             "width": prop.width}
-                    surg = prop.apply(b.model, b.params, rng=rng, add_layer_activation=config.add_layer_activation,
-                                      neuron_split=config.neuron_split, neuron_noise=config.neuron_noise)
+                             "width": prop.width, "inserted_activation": prop.activation}
+                    surg = prop.apply(b.model, b.params, rng=rng, neuron_noise=config.neuron_noise)
                     n_rec = config.recovery[prop.operation] * config.recovery_unit
                     p_new = surg.params
                     if n_rec:
@@ -309,7 +314,7 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
             log.append({"epoch": epoch, "attempt": attempt, "parents": [b.id for b in branches],
                         "parent_topologies": [topology(b.model) for b in branches],
                         "previous_best_val_accuracy": prev_best,
-                        "candidates": [c[1] for c in candidates],
+                        "candidates": [c[1] for c in candidates], "not_proposed": not_proposed,
                         "winners": [w.id for w in winners], "kept": [w.id for w in kept],
                         "accepted": bool(kept)})
             if kept:

@@ -67,7 +67,7 @@ from ..model import Dense, Sequential, dense_layers
 __all__ = [
     "OPERATIONS", "Surgery", "ELEMENTWISE", "HOMOGENEOUS", "IDEMPOTENT", "NONNEGATIVE",
     "hidden_layers", "check_mlp", "count_params",
-    "add_neurons_refusal", "add_layer_refusal",
+    "add_neurons_refusal", "add_layer_refusal", "default_inserted_activation",
     "identity", "add_neurons", "add_layer", "remove_neurons", "truncate", "remove_layer",
     "low_rank",
 ]
@@ -126,6 +126,21 @@ def add_layer_refusal(preceding: str, inserted: str) -> str | None:
         return None
     return (f"an identity layer with activation {inserted!r} after a layer with activation "
             f"{preceding!r} is not function preserving (Eq. 3 needs act(phi(z)) = phi(z))")
+
+
+def default_inserted_activation(preceding: str) -> str:
+    """The activation of the identity layer the recommendation module inserts after a layer with
+    activation ``preceding`` (Sec. 3.1, Eq. 3): ``preceding`` itself where that is exact (it is
+    idempotent: ReLU, linear, log_softmax), else ReLU where ``preceding``'s outputs are non-negative
+    (sigmoid, softmax), else linear (tanh). Eq. 3 is stated for ReLU networks ("under (at least)
+    piecewise linear activation functions such as ReLU"); both fallbacks are piecewise linear, so
+    the insert stays exact, and ReLU keeps the new layer non-linear where it can. The result never
+    makes :func:`add_layer_refusal` refuse.
+    """
+    for act in (preceding, "relu", "linear"):
+        if add_layer_refusal(preceding, act) is None:
+            return act
+    raise AssertionError("unreachable: a linear identity layer is always exact")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +308,7 @@ def add_layer(model: Sequential, params: list, after: int, *, activation: str | 
     (ReLU, sigmoid, softmax); Φ_new = Φ for idempotent Φ (ReLU, linear, log_softmax). Coupling
     activations are covered: the condition is on the output vector. (The text's condition
     "piecewise linear" is too weak: leaky ReLU, for instance, is not idempotent.)
+    :func:`default_inserted_activation` picks an exact Φ_new for any Φ.
 
     Shapes: inserts ``W (n, n)``, ``b (n,)`` in the dtype of layer ``after``'s weights.
     Raises ``ValueError`` if ``after`` is not a hidden layer or the requested activation
