@@ -43,6 +43,20 @@ def test_surgeon_is_seeded_and_does_not_modify_its_input(data, run):
     assert topology(again.model) == topology(res.model)
 
 
+def test_log_follows_the_documented_schema(run):
+    import json
+    _, _, _, res = run
+    for d in res.log:
+        assert set(d) == set(surgery.DECISION_LOG_KEYS)
+        for c in d["candidates"]:
+            assert set(c) == set(surgery.CANDIDATE_LOG_KEYS)
+            assert (c["new_branch"] is not None) == c["winner"]
+        assert sorted(d["new_branches"]) == sorted(c["new_branch"] for c in d["candidates"] if c["winner"])
+        assert set(d["kept_branches"]) <= set(d["new_branches"])
+    assert json.loads(json.dumps(res.log)) == res.log          # plain JSON types (results.json)
+    assert sum(surgery.summarize_log(res.log).values()) == sum(len(d["new_branches"]) for d in res.log)
+
+
 def test_surgeon_schedule_and_lineage(run):
     model, _, _, res = run
     hist = res.branch.history
@@ -61,18 +75,18 @@ def test_candidates_scored_with_eq16_and_top_branches_win(run):
         cands = d["candidates"]
         types = defaultdict(int)
         for c in cands:
-            assert c["S"] == pytest.approx(surgery.eq16_score(c["A"], c["AG"], c["PF"]))
+            assert c["score"] == pytest.approx(surgery.eq16_score(c["val_accuracy"], c["accuracy_gain"], c["param_fraction"]))
             assert c["recovery_batches"] == CFG.recovery[c["operation"]] * CFG.recovery_unit   # per type (Appendix)
-            types[(c["branch"], c["operation"])] += 1
+            types[(c["parent_branch"], c["operation"])] += 1
         # best per type plus one random extra per parent branch: identity is always there
-        for parent in d["parents"]:
+        for parent in d["parent_branches"]:
             assert types[(parent, "identity")] >= 1
             n_cands = sum(v for (b, _), v in types.items() if b == parent)
             n_types = len({op for (b, op) in types if b == parent})
             assert n_cands == n_types + 1
         winners = [c for c in cands if c["winner"]]
         assert len(winners) == min(CFG.branches, len(cands))
-        assert min(c["S"] for c in winners) >= max(c["S"] for c in cands if not c["winner"])
+        assert min(c["score"] for c in winners) >= max(c["score"] for c in cands if not c["winner"])
 
 
 def test_memory_accepts_only_improvements_and_bounds_redraws(run):
@@ -168,8 +182,8 @@ def test_memory_redraws_then_falls_back_to_best_of_cycle(data, monkeypatch):
     for epoch in (1, 2):
         attempts = [d for d in r.log if d["epoch"] == epoch]
         assert len(attempts) == 3 and not any(d["accepted"] for d in attempts)
-        best = attempts[-1]["fallback_best_of_cycle"]
-        accs = {c["branch_id"]: c["val_accuracy_after_training"] for d in attempts for c in d["candidates"] if c["winner"]}
+        best = attempts[-1]["fallback_branches"]
+        accs = {c["new_branch"]: c["val_accuracy_after_training"] for d in attempts for c in d["candidates"] if c["winner"]}
         assert sorted(best) == sorted(sorted(accs, key=lambda k: -accs[k])[:cfg.branches])
 
 

@@ -22,13 +22,14 @@ from .modifications import (ELEMENTWISE, HOMOGENEOUS, IDEMPOTENT, NONNEGATIVE, O
                             remove_neurons, truncate)
 from .recommendation import (Proposal, eq16_score, neuron_amounts, recommend, refused_modifications, removable_count,
                              select)
-from .genetic import (RECOVERY_CODE, RECOVERY_TEXT, Branch, SurgeonConfig, SurgeonResult, summarize_log,
-                      surgeon, topology, train_baseline)
+from .genetic import (CANDIDATE_LOG_KEYS, DECISION_LOG_KEYS, RECOVERY_CODE, RECOVERY_TEXT, Branch, Candidate,
+                      SurgeonConfig, SurgeonResult, summarize_log, surgeon, topology, train_baseline)
 
 __all__ = [
     "OPERATIONS", "Surgery", "hidden_layers", "check_mlp", "count_params", "identity", "add_neurons",
     "add_layer", "remove_neurons", "truncate", "remove_layer", "low_rank", "ELEMENTWISE", "HOMOGENEOUS",
     "IDEMPOTENT", "NONNEGATIVE", "add_neurons_refusal", "add_layer_refusal", "default_inserted_activation", "Proposal", "removable_count",
     "neuron_amounts", "recommend", "refused_modifications", "select", "eq16_score", "SurgeonConfig", "Branch", "SurgeonResult",
-    "surgeon", "train_baseline", "topology", "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"
+    "surgeon", "train_baseline", "topology", "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE", "Candidate",
+    "DECISION_LOG_KEYS", "CANDIDATE_LOG_KEYS"
 ]
