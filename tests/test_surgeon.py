@@ -199,3 +199,8 @@ def test_surgeon_runs_on_every_hidden_activation(activation):
     r = surgeon(model, model.init(0), x, y, x[:16], y[:16], cfg, seed=0)
     assert [e for e, _ in r.branch.history] == list(range(cfg.epochs + 1))
     assert surgery.check_mlp(r.model, r.params) is None
+    first = r.log[0]                        # the starting network's decision: what was left out, and why
+    assert first["not_proposed"] == [{"parent_branch": 0, **x} for x in surgery.refused_modifications(model)]
+    assert bool(first["not_proposed"]) == (activation not in surgery.ELEMENTWISE)
+    for c in (c for d in r.log for c in d["candidates"]):
+        assert (c["inserted_activation"] is not None) == (c["operation"] == "add_layer")
