@@ -198,12 +198,12 @@ TABLE3_COLUMNS = ["topology", "runs", "epochs", "baseline acc (equal epochs)", "
 
 
 def table1_from_log(decision: dict) -> list[list]:
+    """Table 1's rows (A, AG, PF, S = the log's val_accuracy, accuracy_gain, param_fraction, score;
+    surgery.CANDIDATE_LOG_KEYS) for one decision attempt's scored candidates, best score first."""
     rows = []
-    for c in sorted(decision["candidates"], key=lambda c: -c.get("S", -np.inf)):
-        if "S" not in c:
-            continue
-        rows.append([c["label"] + ("*" if c["winner"] else ""), c["position"], c["A"], c["AG"], c["PF"], c["S"],
-                     c["recommendation"], c["topology"]])
+    for c in sorted((c for c in decision["candidates"] if c["score"] is not None), key=lambda c: -c["score"]):
+        rows.append([c["label"] + ("*" if c["winner"] else ""), c["position"], c["val_accuracy"], c["accuracy_gain"],
+                     c["param_fraction"], c["score"], c["recommendation_score"], c["topology"]])
     return rows
 
 
@@ -345,7 +345,7 @@ def main(argv=None):
         d0 = first["surgeon"]["log"][0]
         t1 = table1_from_log(d0)
         print_table(f"Table 1 (ours: {first['topology']} topology, seed {first['seed']}, decision at epoch "
-                    f"{d0['epoch']}, branch {d0['parents'][0]}; * = winner)", t1_cols, t1)
+                    f"{d0['epoch']}, branch {d0['parent_branches'][0]}; * = winner)", t1_cols, t1)
         print_table("Table 1 (paper)", ["operation", "position", "A", "AG", "PF", "S", "winner"],
                     [list(r) for r in PAPER_TABLE1])
         tables["table1_ours"] = table(t1_cols, t1)

@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from refimpl import surgery
+from refimpl import nn, surgery
 from refimpl.model import mlp
 from refimpl.surgery import SurgeonConfig, surgeon, topology, train_baseline
 
@@ -43,6 +43,20 @@ def test_surgeon_is_seeded_and_does_not_modify_its_input(data, run):
     assert topology(again.model) == topology(res.model)
 
 
+def test_log_follows_the_documented_schema(run):
+    import json
+    _, _, _, res = run
+    for d in res.log:
+        assert set(d) == set(surgery.DECISION_LOG_KEYS)
+        for c in d["candidates"]:
+            assert set(c) == set(surgery.CANDIDATE_LOG_KEYS)
+            assert (c["new_branch"] is not None) == c["winner"]
+        assert sorted(d["new_branches"]) == sorted(c["new_branch"] for c in d["candidates"] if c["winner"])
+        assert set(d["kept_branches"]) <= set(d["new_branches"])
+    assert json.loads(json.dumps(res.log)) == res.log          # plain JSON types (results.json)
+    assert sum(surgery.summarize_log(res.log).values()) == sum(len(d["new_branches"]) for d in res.log)
+
+
 def test_surgeon_schedule_and_lineage(run):
     model, _, _, res = run
     hist = res.branch.history
@@ -61,18 +75,18 @@ def test_candidates_scored_with_eq16_and_top_branches_win(run):
         cands = d["candidates"]
         types = defaultdict(int)
         for c in cands:
-            assert c["S"] == pytest.approx(surgery.eq16_score(c["A"], c["AG"], c["PF"]))
+            assert c["score"] == pytest.approx(surgery.eq16_score(c["val_accuracy"], c["accuracy_gain"], c["param_fraction"]))
             assert c["recovery_batches"] == CFG.recovery[c["operation"]] * CFG.recovery_unit   # per type (Appendix)
-            types[(c["branch"], c["operation"])] += 1
+            types[(c["parent_branch"], c["operation"])] += 1
         # best per type plus one random extra per parent branch: identity is always there
-        for parent in d["parents"]:
+        for parent in d["parent_branches"]:
             assert types[(parent, "identity")] >= 1
             n_cands = sum(v for (b, _), v in types.items() if b == parent)
             n_types = len({op for (b, op) in types if b == parent})
             assert n_cands == n_types + 1
         winners = [c for c in cands if c["winner"]]
         assert len(winners) == min(CFG.branches, len(cands))
-        assert min(c["S"] for c in winners) >= max(c["S"] for c in cands if not c["winner"])
+        assert min(c["score"] for c in winners) >= max(c["score"] for c in cands if not c["winner"])
 
 
 def test_memory_accepts_only_improvements_and_bounds_redraws(run):
@@ -168,6 +182,25 @@ def test_memory_redraws_then_falls_back_to_best_of_cycle(data, monkeypatch):
     for epoch in (1, 2):
         attempts = [d for d in r.log if d["epoch"] == epoch]
         assert len(attempts) == 3 and not any(d["accepted"] for d in attempts)
-        best = attempts[-1]["fallback_best_of_cycle"]
-        accs = {c["branch_id"]: c["val_accuracy_after_training"] for d in attempts for c in d["candidates"] if c["winner"]}
+        best = attempts[-1]["fallback_branches"]
+        accs = {c["new_branch"]: c["val_accuracy_after_training"] for d in attempts for c in d["candidates"] if c["winner"]}
         assert sorted(best) == sorted(sorted(accs, key=lambda k: -accs[k])[:cfg.branches])
+
+
+@pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
+def test_surgeon_runs_on_every_hidden_activation(activation):
+    """The Surgeon's decisions only use modifications that can be performed (tanh and sigmoid used to
+    crash at the first decision: Eq. 3's identity layer with their activation is not exact)."""
+    model = mlp(6, [10], 3, activation=activation)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    cfg = SurgeonConfig(epochs=3, pretrain_epochs=1, decision_every=1, recovery_unit=1)
+    r = surgeon(model, model.init(0), x, y, x[:16], y[:16], cfg, seed=0)
+    assert [e for e, _ in r.branch.history] == list(range(cfg.epochs + 1))
+    assert surgery.check_mlp(r.model, r.params) is None
+    first = r.log[0]                        # the starting network's decision: what was left out, and why
+    assert first["not_proposed"] == [{"parent_branch": 0, **x} for x in surgery.refused_modifications(model)]
+    assert bool(first["not_proposed"]) == (activation not in surgery.ELEMENTWISE)
+    for c in (c for d in r.log for c in d["candidates"]):
+        assert (c["inserted_activation"] is not None) == (c["operation"] == "add_layer")

@@ -4,7 +4,7 @@ import copy
 import numpy as np
 import pytest
 
-from refimpl import surgery
+from refimpl import nn, surgery
 from refimpl.model import Dense, Sequential, cnn, mlp
 
 TOL = 1e-10
@@ -228,6 +228,116 @@ def test_bad_input_gives_clear_errors():
         surgery.identity(model, [dict(p) for p in params[:1]] + [{"W": np.zeros((2, 2)), "b": np.zeros(6)}] + params[2:])
 
 
+# ---- the exactness claims, for every activation the model module accepts ---------------------------
+# The expectations are derived from the activations' measured properties, not from the module's own
+# lists, so a new entry in nn.ACTIVATIONS is checked against the documented claims without editing here.
+
+ACTIVATION_NAMES = sorted(nn.ACTIVATIONS)
+
+
+def _props(name, seed=0):
+    """Measured properties of activation ``name`` on random pre-activations (200, 6), float64."""
+    phi = nn.get_activation(name)
+    z = np.random.default_rng(seed).normal(scale=3.0, size=(200, 6))
+    y = np.asarray(phi(z))
+    per_unit = np.concatenate([np.asarray(phi(z[:, [j]])) for j in range(z.shape[1])], axis=1)
+    return {"elementwise": np.allclose(y, per_unit, atol=1e-12),                 # unit j sees only z_j
+            "homogeneous": np.allclose(np.asarray(phi(2.5 * z)), 2.5 * y, atol=1e-12),  # φ(cz) = cφ(z), c > 0
+            "z": z, "y": y}
+
+
+def _composes_to_itself(inserted, preceding):
+    """Φ_new(Φ(z)) = Φ(z) on random z: the condition of Eq. 3 for an identity layer to be exact."""
+    y = _props(preceding)["y"]
+    return np.allclose(np.asarray(nn.get_activation(inserted)(y)), y, atol=1e-12)
+
+
+def two_activation_net(first, second, seed=0, widths=(6, 5)):
+    """Hidden layers Dense(6, first), Dense(5, second), output Dense(3); random weights and biases."""
+    rng = np.random.default_rng(seed)
+    model = Sequential((7,), (Dense(widths[0], first), Dense(widths[1], second), Dense(3)))
+    params = model.init(rng, dtype=np.float64)
+    for p in params:
+        p["b"] = rng.normal(size=p["b"].shape)
+    return model, params, rng.normal(size=(100, 7))
+
+
+@pytest.mark.parametrize("neighbour", ACTIVATION_NAMES)
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_add_neurons_exact_iff_elementwise_else_refused(activation, neighbour):
+    """Docstring / module table: outgoing split exact for every element-wise activation of the widened
+    layer, incoming split for element-wise positively homogeneous ones; anything else is refused.
+    The neighbouring layer's activation (any, coupling ones included) does not matter."""
+    props = _props(activation)
+    for first, second, layer in ((activation, neighbour, 0), (neighbour, activation, 1)):
+        model, params, x = two_activation_net(first, second)
+        for split, ok in (("outgoing", props["elementwise"]),
+                          ("incoming", props["elementwise"] and props["homogeneous"])):
+            if ok:
+                res = surgery.add_neurons(model, params, layer, 4, rng=1, split=split)
+                assert max_diff(out(*res, x), out(model, params, x)) < TOL
+            else:
+                with pytest.raises(ValueError, match="element-wise" if not props["elementwise"] else "homogeneous"):
+                    surgery.add_neurons(model, params, layer, 4, rng=1, split=split)
+
+
+@pytest.mark.parametrize("preceding", ACTIVATION_NAMES)
+def test_add_layer_exact_iff_inserted_activation_fixes_the_outputs(preceding):
+    """Docstring / module table: exact iff Φ_new(Φ(z)) = Φ(z) (Eq. 3); otherwise refused."""
+    model, params, x = two_activation_net(preceding, "tanh")
+    for inserted in [None] + ACTIVATION_NAMES:
+        if _composes_to_itself(inserted or preceding, preceding):
+            res = surgery.add_layer(model, params, 0, activation=inserted)
+            assert res.model.layers[1].activation == (inserted or preceding)
+            assert max_diff(out(*res, x), out(model, params, x)) < TOL
+        else:
+            with pytest.raises(ValueError, match="not function preserving"):
+                surgery.add_layer(model, params, 0, activation=inserted)
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_truncate_exact_at_rank_for_every_activation(activation):
+    """Docstring / module table: exact for r >= rank(W), whatever the activations."""
+    model, params, x = two_activation_net(activation, activation)
+    rng = np.random.default_rng(3)
+    params[1]["W"] = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 5))             # rank 2
+    for rank in (2, 3, 5):
+        assert max_diff(out(*surgery.truncate(model, params, 1, rank), x), out(model, params, x)) < TOL
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_remove_layer_exact_iff_removed_activation_linear(activation):
+    """Docstring / module table: exact iff the removed layer's activation is linear; the next layer's
+    activation (kept by the merged layer) may be any."""
+    model, params, x = two_activation_net("linear", activation)
+    assert max_diff(out(*surgery.remove_layer(model, params, 0), x), out(model, params, x)) < TOL
+    model, params, x = two_activation_net(activation, "relu")
+    res = surgery.remove_layer(model, params, 0)                     # performed, not claimed exact
+    assert res.model.layers[0].activation == "relu" and len(res.model.layers) == 2
+    if activation == "linear":
+        assert max_diff(out(*res, x), out(model, params, x)) < TOL
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+def test_remove_neurons_exact_iff_linear_at_rank(activation):
+    """Docstring / module table: exact for a linear activation with r >= rank(W) and the bias in W's
+    row space; for other activations it is performed (the text's minimal-impact projection)."""
+    model, params, x = two_activation_net("relu", activation)
+    rng = np.random.default_rng(4)
+    params[1]["W"] = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 5))             # rank 2
+    params[1]["b"] = rng.normal(size=6) @ params[1]["W"]                         # in the row space
+    res = surgery.remove_neurons(model, params, 1, 3)                              # keep r = 2 = rank
+    assert res.model.layers[1].units == 2
+    if activation == "linear":
+        assert max_diff(out(*res, x), out(model, params, x)) < TOL
+
+
+def test_identity_exact_for_every_activation():
+    for a in ACTIVATION_NAMES:
+        model, params, x = two_activation_net(a, a)
+        assert max_diff(out(*surgery.identity(model, params), x), out(model, params, x)) == 0
+
+
 # ---- recommendation module (Sec. 3.2) ----------------------------------------------------------------
 
 def matrix_with_singular_values(s, shape, seed=0):
@@ -273,6 +383,80 @@ def test_recommend_scores_follow_section_3_2():
         res = p.apply(model, params, rng=0)
         assert res.model.count_params() == p.n_params
         assert res.param_fraction == pytest.approx(p.n_params / model.count_params())
+
+
+def _claimed_exact(model, proposal):
+    """Whether the module claims the proposal's modification to be function preserving: identity,
+    add neurons and add layer (recommend proposes only exact ones), remove layer of a linear layer."""
+    if proposal.operation in ("identity", "add_neurons", "add_layer"):
+        return True
+    return proposal.operation == "remove_layer" and model.layers[proposal.layer].activation == "linear"
+
+
+def recommendation_nets(activation):
+    """Seeded random float64 MLPs of several depths and widths, all hidden layers with ``activation``
+    ("mixed": drawn per layer), each also after a truncation (which inserts a bias-free linear layer)."""
+    for seed, hidden in enumerate(([6], [5, 4], [3, 7, 2], [1, 8], [9, 9, 9, 9])):
+        rng = np.random.default_rng(100 + seed)
+        acts = (rng.choice(ACTIVATION_NAMES, size=len(hidden)) if activation == "mixed"
+                else [activation] * len(hidden))
+        model = Sequential((5,), tuple(Dense(n, str(a)) for n, a in zip(hidden, acts)) + (Dense(3),))
+        params = model.init(rng, dtype=np.float64)
+        for p in params:
+            p["b"] = rng.normal(size=p["b"].shape)
+        yield model, params
+        layer = int(np.argmax(hidden))
+        yield tuple(surgery.truncate(model, params, layer, max(1, min(params[layer]["W"].shape) - 1)))
+
+
+@pytest.mark.parametrize("options", [{}, {"add_layer_activation": "linear", "neuron_split": "incoming"},
+                                     {"add_layer_activation": "relu"}, {"svd_of": "outgoing"}],
+                         ids=["text", "code", "relu-layers", "outgoing-svd"])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES + ["mixed"])
+def test_every_recommended_proposal_applies_with_its_predicted_size(activation, options):
+    """Sec. 3.2: recommend() proposes only modifications that can be performed; each gives exactly the
+    parameter count it predicted and preserves the function where the modification module claims so."""
+    x = np.random.default_rng(7).normal(size=(60, 5))
+    for model, params in recommendation_nets(activation):
+        props = surgery.recommend(model, params, **options)
+        refused = surgery.refused_modifications(model, **{k: v for k, v in options.items() if k != "svd_of"})
+        assert {(r["operation"], r["layer"]) for r in refused}.isdisjoint({(p.operation, p.layer) for p in props})
+        for p in props:
+            res = p.apply(model, params, rng=0)
+            assert res.model.count_params() == p.n_params, p
+            if p.operation == "add_layer":
+                assert res.model.layers[p.layer + 1].activation == p.activation
+            if _claimed_exact(model, p):
+                assert max_diff(out(*res, x), out(model, params, x)) < TOL, p
+
+
+def test_recommend_inserts_exact_layers_and_names_what_it_skips():
+    """Eq. 3 where exact (ReLU after ReLU); else ReLU after non-negative outputs, else linear; an
+    explicitly requested inexact insert, or a neuron split an activation does not allow, is skipped
+    and the reason reported."""
+    expected = {"relu": "relu", "linear": "linear", "log_softmax": "log_softmax", "sigmoid": "relu",
+                "softmax": "relu", "tanh": "linear"}
+    for act, inserted in expected.items():
+        model = mlp(4, [5, 3], 2, activation=act)
+        params = model.init(0, dtype=np.float64)
+        props = surgery.recommend(model, params)
+        assert {p.activation for p in props if p.operation == "add_layer"} == {inserted}
+        assert surgery.default_inserted_activation(act) == inserted
+        add_neurons = [p for p in props if p.operation == "add_neurons"]
+        refused = surgery.refused_modifications(model)
+        if act in ("softmax", "log_softmax"):                    # coupling: no Net2WiderNet
+            assert not add_neurons
+            assert [(r["operation"], r["layer"]) for r in refused] == [("add_neurons", 0), ("add_neurons", 1)]
+            assert all("element-wise" in r["reason"] for r in refused)
+        else:
+            assert add_neurons and all(p.split == "outgoing" for p in add_neurons) and not refused
+    model = mlp(4, [5, 3], 2, activation="tanh")
+    params = model.init(0, dtype=np.float64)
+    props = surgery.recommend(model, params, add_layer_activation="relu", neuron_split="incoming")
+    assert not [p for p in props if p.operation in ("add_layer", "add_neurons")]
+    refused = surgery.refused_modifications(model, add_layer_activation="relu", neuron_split="incoming")
+    assert sorted(r["operation"] for r in refused) == ["add_layer", "add_layer", "add_neurons", "add_neurons"]
+    assert all(r["reason"] for r in refused)
 
 
 def test_remove_layer_score_is_one_when_all_neurons_removable():

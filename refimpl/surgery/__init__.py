@@ -16,15 +16,20 @@ Uses only the core (``refimpl.model``, ``optim``, ``train``); imports no other d
 """
 from __future__ import annotations
 
-from .modifications import (OPERATIONS, Surgery, add_layer, add_neurons, check_mlp, count_params,
-                            hidden_layers, identity, low_rank, remove_layer, remove_neurons, truncate)
-from .recommendation import (Proposal, eq16_score, neuron_amounts, recommend, removable_count, select)
-from .genetic import (RECOVERY_CODE, RECOVERY_TEXT, Branch, SurgeonConfig, SurgeonResult, summarize_log,
-                      surgeon, topology, train_baseline)
+from .modifications import (ELEMENTWISE, HOMOGENEOUS, IDEMPOTENT, NONNEGATIVE, OPERATIONS, Surgery, add_layer,
+                            add_layer_refusal, add_neurons, add_neurons_refusal, check_mlp, count_params,
+                            default_inserted_activation, hidden_layers, identity, low_rank, remove_layer,
+                            remove_neurons, truncate)
+from .recommendation import (Proposal, eq16_score, neuron_amounts, recommend, refused_modifications, removable_count,
+                             select)
+from .genetic import (CANDIDATE_LOG_KEYS, DECISION_LOG_KEYS, RECOVERY_CODE, RECOVERY_TEXT, Branch, Candidate,
+                      SurgeonConfig, SurgeonResult, summarize_log, surgeon, topology, train_baseline)
 
 __all__ = [
     "OPERATIONS", "Surgery", "hidden_layers", "check_mlp", "count_params", "identity", "add_neurons",
-    "add_layer", "remove_neurons", "truncate", "remove_layer", "low_rank", "Proposal", "removable_count",
-    "neuron_amounts", "recommend", "select", "eq16_score", "SurgeonConfig", "Branch", "SurgeonResult",
-    "surgeon", "train_baseline", "topology", "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"
+    "add_layer", "remove_neurons", "truncate", "remove_layer", "low_rank", "ELEMENTWISE", "HOMOGENEOUS",
+    "IDEMPOTENT", "NONNEGATIVE", "add_neurons_refusal", "add_layer_refusal", "default_inserted_activation", "Proposal", "removable_count",
+    "neuron_amounts", "recommend", "refused_modifications", "select", "eq16_score", "SurgeonConfig", "Branch", "SurgeonResult",
+    "surgeon", "train_baseline", "topology", "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE", "Candidate",
+    "DECISION_LOG_KEYS", "CANDIDATE_LOG_KEYS"
 ]

@@ -11,7 +11,16 @@ validation accuracy is at least the best of the previous cycle; if none is, the 
 and candidates are re-drawn (at most ``max_redraws`` times; then the best of this cycle is
 kept). A re-draw asks the recommendation module again; its ranking is deterministic, so the
 re-drawn candidates differ in the random extra draw, the randomly copied units and the
-recuperation batches. At the end, the best-scoring branch is returned. Every decision is logged.
+recuperation batches. At the end, the best-scoring branch is returned. Every decision attempt is
+logged (schema: :data:`DECISION_LOG_KEYS`, :data:`CANDIDATE_LOG_KEYS`).
+
+The code reads like Algorithm 1: :func:`surgeon` pre-trains (``_pretrain``) and loops over
+decision points; one draw at a decision point is ``_decision_attempt``: for each branch
+``_propose`` (recommendation module) and ``_perform`` each chosen proposal (modification module,
+``_recuperate``, ``_score`` with Eq. 16) into a :class:`Candidate`; ``_winners`` (the best
+scores) are trained into new branches (``_grow_branch``) and filtered by ``_one_cycle_memory``;
+``_best_of_cycle`` is the fallback after the last re-draw. One random generator serves the whole
+run in a fixed order, so equal seeds give bit-identical runs.
 
 Defaults are the paper's (Appendix): SGD lr 0.005, batch 16, 100 epochs with a decision every
 10 after 10 pre-training epochs, 2 concurrent branches, ≤ 2 re-draws, recuperation 1/1/10/10/10/1
@@ -39,11 +48,11 @@ from ..backend import as_generator
 from ..model import Dense, Sequential
 from ..optim import SGD
 from ..train import TrainingDivergedError, evaluate, fit
-from .modifications import OPERATIONS, check_mlp, hidden_layers
-from .recommendation import eq16_score, recommend, select
+from .modifications import OPERATIONS, Surgery, check_mlp, hidden_layers
+from .recommendation import Proposal, eq16_score, recommend, refused_modifications, select
 
-__all__ = ["SurgeonConfig", "Branch", "SurgeonResult", "surgeon", "train_baseline", "topology",
-           "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE"]
+__all__ = ["SurgeonConfig", "Branch", "Candidate", "SurgeonResult", "surgeon", "train_baseline", "topology",
+           "summarize_log", "RECOVERY_TEXT", "RECOVERY_CODE", "DECISION_LOG_KEYS", "CANDIDATE_LOG_KEYS"]
 
 #: Recuperative training per modification type, in units of ``recovery_unit`` batches (Appendix).
 RECOVERY_TEXT = {"identity": 1, "add_neurons": 1, "add_layer": 10, "remove_neurons": 10,
@@ -51,6 +60,53 @@ RECOVERY_TEXT = {"identity": 1, "add_neurons": 1, "add_layer": 10, "remove_neuro
 #: What the authors' code did (in single batches; its "25 batches" setting is unused).
 RECOVERY_CODE = {"identity": 1, "add_neurons": 1, "add_layer": 1, "remove_neurons": 10,
                  "remove_layer": 10, "truncate": 1}
+
+
+#: The log schema: :attr:`SurgeonResult.log` holds one dict per decision *attempt* (the first draw
+#: and each re-draw at a decision point) with exactly these keys.
+DECISION_LOG_KEYS: dict[str, str] = {
+    "epoch": "epochs trained along the lineage at this decision point",
+    "attempt": "0 for the first draw, k for the k-th re-draw",
+    "parent_branches": "ids of the branches the candidates were made from",
+    "parent_topologies": "their hidden layers, as topology() writes them",
+    "previous_best_val_accuracy": "the one-cycle memory's bar: the best validation accuracy of the parents",
+    "candidates": "one dict per candidate (CANDIDATE_LOG_KEYS), in the order they were made",
+    "not_proposed": "modifications left out because the modification module refuses them: "
+                    "{'parent_branch', 'operation', 'layer', 'hidden', 'reason'} (refused_modifications)",
+    "new_branches": "ids of the branches grown from the winners (best Eq. 16 scores), trained to the next decision",
+    "kept_branches": "the new branches the one-cycle memory kept (all of them without memory)",
+    "accepted": "whether any new branch was kept; if not, candidates are re-drawn",
+    "fallback_branches": "None, or on the last attempt when nothing was kept: the ids of this decision point's "
+                         "best trained branches, which continue instead",
+}
+#: The keys of one candidate of a decision attempt: a row of the paper's Table 1 (its columns A,
+#: AG, PF, S are ``val_accuracy``, ``accuracy_gain``, ``param_fraction``, ``score``). Values that
+#: do not apply are ``None`` (a candidate whose recuperation diverged has no accuracy or score; a
+#: candidate that did not win has no new branch).
+CANDIDATE_LOG_KEYS: dict[str, str] = {
+    "parent_branch": "id of the branch it was made from",
+    "operation": "one of OPERATIONS",
+    "label": "the operation as the paper's Table 1 writes it, e.g. 'Add 2 neurons'",
+    "position": "where, as Table 1 writes it, e.g. 'Layer 2', 'After layer 1'",
+    "layer": "index in the parent's model.layers (None for identity)",
+    "hidden_layer": "the paper's 1-based hidden-layer number (None for identity)",
+    "amount": "neurons added or removed, or the rank kept by truncate (else None)",
+    "inserted_activation": "the inserted layer's activation (add layer only)",
+    "recommendation_score": "the recommendation module's score in [0, 1] (Sec. 3.2)",
+    "n_removable": "n_r of the analysed layer (Eq. 13)",
+    "layer_width": "n_l, the analysed layer's width",
+    "recovery_batches": "batches of recuperative training (Appendix)",
+    "diverged": "whether the recuperation diverged (then the candidate is not scored)",
+    "n_params": "parameter count of the modified network",
+    "topology": "its hidden layers, as topology() writes them",
+    "val_accuracy": "A: validation accuracy after recuperation",
+    "accuracy_gain": "AG: val_accuracy minus the parent's validation accuracy",
+    "param_fraction": "PF: n_params / the parent's parameter count",
+    "score": "S: Eq. 16, val_accuracy + exp(accuracy_gain) / exp(param_fraction)",
+    "winner": "whether it was among the best scores and became a new branch",
+    "new_branch": "id of the branch it became (winners only)",
+    "val_accuracy_after_training": "that branch's validation accuracy at the next decision point (winners only)",
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +119,11 @@ class SurgeonConfig:
     (batches per type = ``recovery[type] * recovery_unit``). Recommendation: ``eps1``, ``eps2``,
     ``svd_of`` ("incoming" text / "outgoing" code), ``selection`` ("per_type" / "top_n" with
     ``top_n``), ``extra_random``, ``min_hidden_layers`` (remove-layer is not offered below it).
-    Modification: ``add_layer_activation`` (None = the preceding layer's, Eq. 3; "linear" =
-    code), ``neuron_split`` ("outgoing" text / "incoming" code), ``neuron_noise``. Memory:
+    Modification: ``add_layer_activation`` (None = the preceding layer's where that is exact,
+    Eq. 3, else ReLU after non-negative outputs, else linear: :func:`refimpl.surgery.default_inserted_activation`;
+    "linear" = code; an explicit activation is used only after layers where it is exact),
+    ``neuron_split`` ("outgoing" text / "incoming" code), ``neuron_noise``. Modifications the
+    modification module would refuse are not proposed; each decision's log names them. Memory:
     ``memory`` (one-cycle memory on/off). ``final``: "score" (best Eq. 16 score, the text) or
     "accuracy" (best final validation accuracy).
     """
@@ -160,8 +219,9 @@ class SurgeonResult:
 
     ``model``, ``params``: the final best branch's network; ``branch``: that :class:`Branch`
     (its ``history`` and ``events`` give Fig. 3–5 style plots); ``branches``: all final
-    branches; ``log``: one dict per decision attempt (candidates with A, AG, PF, S, winners,
-    acceptance); ``epochs_trained``: the total training spent, in epochs (re-draws and
+    branches; ``log``: one dict per decision attempt, keys :data:`DECISION_LOG_KEYS`, with one
+    dict per candidate (keys :data:`CANDIDATE_LOG_KEYS`: Table 1's A, AG, PF, S, the winners,
+    the memory's acceptance); ``epochs_trained``: the total training spent, in epochs (re-draws and
     recuperation included); ``redraws``: the number of re-draws; ``param_fraction``: final
     parameter count / starting parameter count.
     """
@@ -175,6 +235,82 @@ class SurgeonResult:
     param_fraction: float
 
 
+@dataclass
+class Candidate:
+    """One candidate at a decision point: a modification of a parent branch, recuperated and
+    scored (a row of the paper's Table 1).
+
+    ``parent``: the :class:`Branch` modified; ``proposal``: the recommended modification
+    (:class:`refimpl.surgery.Proposal`); ``surgery``: its result before recuperation;
+    ``params``: the parameters after recuperation (``None`` if the recuperation diverged);
+    ``recovery_batches``; ``val_accuracy`` (A), ``accuracy_gain`` (AG) and ``score`` (S, Eq. 16),
+    ``None`` until scored; ``new_branch``: the :class:`Branch` it became if it won.
+    """
+    parent: Branch
+    proposal: Proposal
+    surgery: Surgery
+    params: list | None
+    recovery_batches: int
+    val_accuracy: float | None = None
+    accuracy_gain: float | None = None
+    score: float | None = None
+    new_branch: Branch | None = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.params is None
+
+    @property
+    def param_fraction(self) -> float:
+        """PF: parameter count / the parent's (Sec. 3.3)."""
+        return self.surgery.param_fraction
+
+    def log_entry(self) -> dict:
+        """This candidate as a log dict with the keys of :data:`CANDIDATE_LOG_KEYS`."""
+        p = self.proposal
+        label, position = p.describe()
+        won = self.new_branch is not None
+        return {"parent_branch": self.parent.id, "operation": p.operation, "label": label, "position": position,
+                "layer": p.layer, "hidden_layer": p.hidden, "amount": p.amount, "inserted_activation": p.activation,
+                "recommendation_score": p.score, "n_removable": p.n_removable, "layer_width": p.width,
+                "recovery_batches": self.recovery_batches, "diverged": self.diverged,
+                "n_params": self.surgery.model.count_params(), "topology": topology(self.surgery.model),
+                "val_accuracy": self.val_accuracy, "accuracy_gain": self.accuracy_gain,
+                "param_fraction": self.param_fraction, "score": self.score,
+                "winner": won, "new_branch": self.new_branch.id if won else None,
+                "val_accuracy_after_training": self.new_branch.val_accuracy if won else None}
+
+
+@dataclass
+class _Run:
+    """What the steps of one Surgeon run share: the data, the settings, the one random stream
+    (every draw of the run, in a fixed order), the optimizer, the training spent so far (in
+    epochs, all branches, re-draws and recuperation) and the next branch id."""
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+    config: SurgeonConfig
+    rng: np.random.Generator
+    optimizer: SGD
+    epochs_spent: float = 0.0
+    next_branch_id: int = 0
+
+    def train(self, model: Sequential, params: list, epochs: int):
+        """Plain training for ``epochs`` epochs (pre-training, or a branch to the next decision point)."""
+        result = fit(model, params, self.x, self.y, epochs=epochs, batch_size=self.config.batch_size,
+                     optimizer=self.optimizer, seed=self.rng, validation=(self.x_val, self.y_val), progress=False)
+        self.epochs_spent += epochs
+        return result
+
+    def val_accuracy(self, model: Sequential, params: list) -> float:
+        return float(evaluate(model, params, self.x_val, self.y_val)["accuracy"])
+
+    def new_branch_id(self) -> int:
+        self.next_branch_id += 1
+        return self.next_branch_id - 1
+
+
 def _draw_batches(rng, n, n_batches, batch_size):
     """Indices of ``n_batches`` minibatches drawn by passing over shuffled data (epochs as needed)."""
     need = n_batches * batch_size
@@ -182,8 +318,125 @@ def _draw_batches(rng, n, n_batches, batch_size):
     return idx
 
 
-def _val_acc(model, params, x_val, y_val) -> float:
-    return float(evaluate(model, params, x_val, y_val)["accuracy"])
+def _pretrain(run: _Run, model: Sequential, params: list) -> Branch:
+    """Algorithm 1, lines 4–5: train the starting network; it becomes the first branch (id 0)."""
+    pretrain = run.config.pretrain_epochs
+    result = run.train(model, params, pretrain)
+    start_accuracy = run.val_accuracy(model, params)
+    accuracy = result.history["val_accuracy"][-1] if pretrain else start_accuracy
+    history = [(0, start_accuracy)] + [(e + 1, a) for e, a in enumerate(result.history["val_accuracy"])]
+    start = {"epoch": 0, "operation": "start", "label": "Start", "position": "–", "topology": topology(model),
+             "n_params": model.count_params()}
+    return Branch(run.new_branch_id(), model, result.params, accuracy, history=history, events=[start])
+
+
+def _propose(run: _Run, branch: Branch) -> tuple[list[Proposal], list[dict]]:
+    """Recommendation module (Sec. 3.2): the proposals chosen for ``branch`` (ranked by
+    :func:`recommend`, chosen by :func:`select`, with the random extra draw), and the
+    modifications left out because the modification module refuses them."""
+    c = run.config
+    ranked = recommend(branch.model, branch.params, eps1=c.eps1, eps2=c.eps2, svd_of=c.svd_of,
+                       min_hidden_layers=c.min_hidden_layers, add_layer_activation=c.add_layer_activation,
+                       neuron_split=c.neuron_split)
+    not_proposed = [{"parent_branch": branch.id, **r} for r in refused_modifications(
+        branch.model, add_layer_activation=c.add_layer_activation, neuron_split=c.neuron_split)]
+    chosen = select(ranked, mode=c.selection, n=c.top_n, extra_random=c.extra_random, rng=run.rng)
+    return chosen, not_proposed
+
+
+def _recuperate(run: _Run, model: Sequential, params: list, n_batches: int) -> list | None:
+    """Recuperative training (Sec. 3.3, Appendix): ``n_batches`` SGD batches drawn from the
+    training data. Returns the new parameters, or ``None`` if the training diverged."""
+    if not n_batches:
+        return params
+    bs = run.config.batch_size
+    idx = _draw_batches(run.rng, len(run.x), n_batches, bs)
+    try:
+        params = fit(model, params, run.x[idx], run.y[idx], epochs=1, batch_size=bs, optimizer=run.optimizer,
+                     seed=run.rng, progress=False).params
+    except TrainingDivergedError:
+        return None
+    run.epochs_spent += n_batches / -(-len(run.x) // bs)
+    return params
+
+
+def _score(run: _Run, candidate: Candidate) -> None:
+    """Sec. 3.3: the candidate's validation accuracy a, its gain Δa over the parent and Eq. 16's
+    s = a + exp(Δa)/exp(f), f the parameter fraction."""
+    a = run.val_accuracy(candidate.surgery.model, candidate.params)
+    candidate.val_accuracy = a
+    candidate.accuracy_gain = a - candidate.parent.val_accuracy
+    candidate.score = eq16_score(a, candidate.accuracy_gain, candidate.param_fraction)
+
+
+def _perform(run: _Run, branch: Branch, proposal: Proposal) -> Candidate:
+    """Modification module (Sec. 3.1), then recuperation and scoring: one candidate."""
+    c = run.config
+    surgery = proposal.apply(branch.model, branch.params, rng=run.rng, neuron_noise=c.neuron_noise)
+    n_batches = c.recovery[proposal.operation] * c.recovery_unit
+    candidate = Candidate(branch, proposal, surgery, _recuperate(run, surgery.model, surgery.params, n_batches),
+                          n_batches)
+    if not candidate.diverged:
+        _score(run, candidate)
+    return candidate
+
+
+def _winners(candidates: list[Candidate], n: int) -> list[Candidate]:
+    """"Keep n top scoring": the ``n`` best Eq. 16 scores among the candidates that did not
+    diverge (ties: the first made)."""
+    return sorted((c for c in candidates if not c.diverged), key=lambda c: -c.score)[:n]
+
+
+def _grow_branch(run: _Run, winner: Candidate, epoch: int, epochs: int) -> Branch:
+    """Train a winning candidate to the next decision point: a new branch, its lineage extended."""
+    model = winner.surgery.model
+    result = run.train(model, winner.params, epochs)
+    history = [(epoch + e + 1, a) for e, a in enumerate(result.history["val_accuracy"])]
+    label, position = winner.proposal.describe()
+    event = {"epoch": epoch, "operation": winner.proposal.operation, "label": label, "position": position,
+             "topology": topology(model), "n_params": model.count_params()}
+    parent = winner.parent
+    branch = Branch(run.new_branch_id(), model, result.params, history[-1][1], winner.score,
+                    history=parent.history + history,
+                    events=parent.events + ([] if winner.proposal.operation == "identity" else [event]))
+    winner.new_branch = branch
+    return branch
+
+
+def _one_cycle_memory(new_branches: list[Branch], previous_best: float, memory: bool) -> list[Branch]:
+    """The one-cycle memory (Sec. 3.3): keep the new branches whose validation accuracy reaches the
+    previous cycle's best; without memory, keep all."""
+    return [b for b in new_branches if b.val_accuracy >= previous_best] if memory else new_branches
+
+
+def _best_of_cycle(trained: list[Branch], n: int) -> list[Branch]:
+    """After the last re-draw kept nothing: the ``n`` best trained branches of this decision point."""
+    return sorted(trained, key=lambda b: -b.val_accuracy)[:n]
+
+
+def _decision_attempt(run: _Run, branches: list[Branch], epoch: int, attempt: int, epochs: int,
+                      previous_best: float) -> tuple[list[Branch], list[Branch], dict]:
+    """One draw at a decision point (Algorithm 1's inner loop): propose and perform candidates for
+    every branch, grow the best-scoring ones into new branches trained for ``epochs`` epochs, and
+    apply the memory. Returns ``(new branches, kept branches, log entry)``; the entry's
+    ``fallback_branches`` is filled in by the caller."""
+    candidates, not_proposed = [], []
+    for branch in branches:
+        chosen, refused = _propose(run, branch)
+        not_proposed += refused
+        candidates += [_perform(run, branch, proposal) for proposal in chosen]
+    winners = _winners(candidates, run.config.branches)
+    if not winners:
+        raise TrainingDivergedError(f"every candidate diverged at epoch {epoch}", params=branches[0].params,
+                                    state=None, history={}, epoch=epoch, batch=0)
+    new_branches = [_grow_branch(run, w, epoch, epochs) for w in winners]
+    kept = _one_cycle_memory(new_branches, previous_best, run.config.memory)
+    entry = {"epoch": epoch, "attempt": attempt, "parent_branches": [b.id for b in branches],
+             "parent_topologies": [topology(b.model) for b in branches],
+             "previous_best_val_accuracy": previous_best, "candidates": [c.log_entry() for c in candidates],
+             "not_proposed": not_proposed, "new_branches": [b.id for b in new_branches],
+             "kept_branches": [b.id for b in kept], "accepted": bool(kept), "fallback_branches": None}
+    return new_branches, kept, entry
 
 
 def train_baseline(model: Sequential, params: list, x, y, x_val, y_val, config: SurgeonConfig = SurgeonConfig(),
@@ -211,131 +464,56 @@ def surgeon(model: Sequential, params: list, x, y, x_val, y_val, config: Surgeon
     typically; not modified). ``x, y``: training data ``(N, *input_shape)``, int labels ``(N,)``;
     ``x_val, y_val``: the validation data on which candidates are scored (Sec. 3.3).
     ``seed``: int or Generator for every random choice (shuffling, random extra candidates,
-    neuron copies); equal seeds give equal runs. Raises ``ValueError`` on bad input.
+    neuron copies); equal seeds give equal runs. Returns a :class:`SurgeonResult` whose ``log``
+    follows :data:`DECISION_LOG_KEYS`. Raises ``TypeError`` for a config that is not a
+    :class:`SurgeonConfig`, ``ValueError`` on bad input, and
+    :class:`refimpl.train.TrainingDivergedError` if every candidate of a decision diverges.
     """
     check_mlp(model, params)
     if not isinstance(config, SurgeonConfig):
         raise TypeError(f"config must be a SurgeonConfig, got {type(config).__name__}")
     if not np.issubdtype(np.asarray(y).dtype, np.integer) or not np.issubdtype(np.asarray(y_val).dtype, np.integer):
         raise ValueError("the Surgeon classifies: y and y_val must be integer labels")
-    rng = as_generator(seed)
-    opt = SGD(config.lr)
-    bs = config.batch_size
-    n = x.shape[0]
-    batches_per_epoch = -(-n // bs)
-    spent = 0.0  # epochs of training, all branches and candidates
+    run = _Run(x, y, x_val, y_val, config, as_generator(seed), SGD(config.lr))
 
-    def train(m, p, epochs):
-        return fit(m, p, x, y, epochs=epochs, batch_size=bs, optimizer=opt, seed=rng,
-                   validation=(x_val, y_val), progress=False)
-
-    # pre-training (Algorithm 1, lines 4–5)
-    start_params = model.count_params()
-    res = train(model, params, config.pretrain_epochs)
-    spent += config.pretrain_epochs
-    acc0 = res.history["val_accuracy"][-1] if config.pretrain_epochs else _val_acc(model, params, x_val, y_val)
-    root = Branch(0, model, res.params, acc0,
-                  history=[(0, _val_acc(model, params, x_val, y_val))]
-                  + [(e + 1, a) for e, a in enumerate(res.history["val_accuracy"])],
-                  events=[{"epoch": 0, "operation": "start", "label": "Start", "position": "–", "topology": topology(model),
-                           "n_params": start_params}])
-    branches, next_id = [root], 1
-    epoch, log, redraws = config.pretrain_epochs, [], 0
-    n_decisions = -(-(config.epochs - epoch) // config.decision_every)
-    bar = tqdm(total=n_decisions, desc="surgeon", disable=not progress, leave=False)
-
-    while epoch < config.epochs:
-        cycle = min(config.decision_every, config.epochs - epoch)
-        prev_best = max(b.val_accuracy for b in branches)
-        trained_this_cycle: list[Branch] = []
-        accepted = None
-        for attempt in range(config.max_redraws + 1):
-            candidates = []
-            for b in branches:
-                props = recommend(b.model, b.params, eps1=config.eps1, eps2=config.eps2,
-                                    svd_of=config.svd_of, min_hidden_layers=config.min_hidden_layers,
-                                    add_layer_activation=config.add_layer_activation)
-                chosen = select(props, mode=config.selection, n=config.top_n,
-                                  extra_random=config.extra_random, rng=rng)
-                for prop in chosen:
-                    op, pos = prop.describe()
-                    entry = {"branch": b.id, "operation": prop.operation, "label": op, "position": pos,
-                             "layer": prop.layer, "hidden": prop.hidden, "amount": prop.amount,
-                             "recommendation": prop.score, "n_removable": prop.n_removable,
-                             "width": prop.width}
-                    surg = prop.apply(b.model, b.params, rng=rng, add_layer_activation=config.add_layer_activation,
-                                      neuron_split=config.neuron_split, neuron_noise=config.neuron_noise)
-                    n_rec = config.recovery[prop.operation] * config.recovery_unit
-                    p_new = surg.params
-                    if n_rec:
-                        idx = _draw_batches(rng, n, n_rec, bs)
-                        try:
-                            p_new = fit(surg.model, p_new, x[idx], y[idx], epochs=1, batch_size=bs,
-                                        optimizer=opt, seed=rng, progress=False).params
-                        except TrainingDivergedError:
-                            entry.update(diverged=True)
-                            candidates.append((None, entry, b))
-                            continue
-                        spent += n_rec / batches_per_epoch
-                    a = _val_acc(surg.model, p_new, x_val, y_val)
-                    da = a - b.val_accuracy
-                    s = eq16_score(a, da, surg.param_fraction)
-                    entry.update(A=a, AG=da, PF=surg.param_fraction, S=s, n_params=surg.model.count_params(),
-                                 topology=topology(surg.model), recovery_batches=n_rec)
-                    candidates.append(((surg.model, p_new, a, s), entry, b))
-            valid = [c for c in candidates if c[0] is not None]
-            if not valid:
-                raise TrainingDivergedError(f"every candidate diverged at epoch {epoch}", params=branches[0].params,
-                                            state=None, history={}, epoch=epoch, batch=0)
-            ranked = sorted(valid, key=lambda c: -c[0][3])[:config.branches]
-            winners = []
-            for (m, p, a, s), entry, parent in ranked:
-                entry["winner"] = True
-                r = train(m, p, cycle)
-                spent += cycle
-                hist = [(epoch + e + 1, v) for e, v in enumerate(r.history["val_accuracy"])]
-                event = {"epoch": epoch, "operation": entry["operation"], "label": entry["label"],
-                         "position": entry["position"], "topology": entry["topology"], "n_params": entry["n_params"]}
-                winners.append(Branch(next_id, m, r.params, hist[-1][1], s,
-                                      history=parent.history + hist,
-                                      events=parent.events + ([] if entry["operation"] == "identity" else [event])))
-                entry["branch_id"] = next_id
-                entry["val_accuracy_after_training"] = hist[-1][1]
-                next_id += 1
-            for _, entry, _ in candidates:
-                entry.setdefault("winner", False)
-            trained_this_cycle += winners
-            kept = [w for w in winners if w.val_accuracy >= prev_best] if config.memory else winners
-            log.append({"epoch": epoch, "attempt": attempt, "parents": [b.id for b in branches],
-                        "parent_topologies": [topology(b.model) for b in branches],
-                        "previous_best_val_accuracy": prev_best,
-                        "candidates": [c[1] for c in candidates],
-                        "winners": [w.id for w in winners], "kept": [w.id for w in kept],
-                        "accepted": bool(kept)})
+    # Algorithm 1 (its phrases quoted). "Train m0 for initial number of epochs"; B <- [m0].
+    branches = [_pretrain(run, model, params)]
+    log, redraws = [], 0
+    epoch = config.pretrain_epochs
+    bar = tqdm(total=-(-(config.epochs - epoch) // config.decision_every), desc="surgeon", disable=not progress,
+               leave=False)
+    while epoch < config.epochs:                       # "while termination criteria not met": max. epochs
+        epochs = min(config.decision_every, config.epochs - epoch)
+        previous_best = max(b.val_accuracy for b in branches)
+        trained_this_cycle = []
+        for attempt in range(config.max_redraws + 1):  # "repeat ... until improvement achieved or max re-tries"
+            new_branches, kept, entry = _decision_attempt(run, branches, epoch, attempt, epochs, previous_best)
+            log.append(entry)
+            trained_this_cycle += new_branches
             if kept:
-                accepted = kept
                 break
-            if attempt < config.max_redraws:
-                redraws += 1
-        if accepted is None:  # no improvement after the re-draws: the best of this cycle
-            accepted = sorted(trained_this_cycle, key=lambda w: -w.val_accuracy)[:config.branches]
-            log[-1]["fallback_best_of_cycle"] = [w.id for w in accepted]
-        branches = accepted
-        epoch += cycle
+        redraws += attempt                             # the attempts after the first
+        if not kept:                                   # no improvement after the re-draws
+            kept = _best_of_cycle(trained_this_cycle, config.branches)
+            log[-1]["fallback_branches"] = [b.id for b in kept]
+        branches = kept                                # "update current branches B"
+        epoch += epochs
         bar.update(1)
     bar.close()
 
+    # "Select final best scoring branch m_opt from B"
     if config.final == "score":
         key = lambda b: (b.score if b.score is not None else -np.inf, b.val_accuracy)  # noqa: E731
     else:
         key = lambda b: (b.val_accuracy, b.score if b.score is not None else -np.inf)  # noqa: E731
     best = max(branches, key=key)
-    return SurgeonResult(best.model, best.params, best, branches, log, spent, redraws,
-                         best.model.count_params() / start_params)
+    return SurgeonResult(best.model, best.params, best, branches, log, run.epochs_spent, redraws,
+                         best.model.count_params() / model.count_params())
 
 
 def summarize_log(log: list) -> dict[str, Any]:
-    """Counts of selected winners per operation type over a run's ``log`` (for tables)."""
+    """Counts of winning candidates per operation type (keys :data:`OPERATIONS`) over a run's
+    ``log`` (:data:`DECISION_LOG_KEYS`; for tables)."""
     counts: dict[str, int] = {op: 0 for op in OPERATIONS}
     for d in log:
         for c in d["candidates"]:

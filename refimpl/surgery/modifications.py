@@ -2,7 +2,7 @@
 
 Source: E. J. Schiessler, R. C. Aydin, K. Linka, C. J. Cyron, *Neural network surgery:
 Combining training with topology optimization*, Neural Networks 144 (2021), Sec. 3.1–3.2.
-The genetic algorithm that uses these modules (Algorithm 1) is in :mod:`refimpl.surgeon`.
+The genetic algorithm that uses these modules (Algorithm 1) is in :mod:`refimpl.surgery.genetic`.
 
 Networks are :class:`refimpl.model.Sequential` MLPs: an optional ``Flatten`` followed by
 ``Dense`` layers; every Dense layer but the last is a *hidden* layer. Layers are addressed by
@@ -14,20 +14,35 @@ Modification module (Sec. 3.1). Each operation returns a :class:`Surgery` — a 
 new parameters (the inputs are never modified) plus the operation, its position and the
 parameter-count ratio to the parent (``param_fraction``); ``model, params = op(...)`` unpacks it.
 
-=====================  ===========================================  =========================
-operation              what it does                                  exact (function-preserving)
-=====================  ===========================================  =========================
-:func:`identity`       copy                                          always
-:func:`add_neurons`    Net2WiderNet, Eqs. 4–8, with biases           any activation (outgoing split);
-                                                                     ReLU/linear (incoming split)
-:func:`add_layer`      identity weights, zero bias, Eq. 3            iff Φ_new(Φ(z)) = Φ(z)
-:func:`remove_neurons` truncated-SVD projection, Eqs. 9–10           linear activation, r ≥ rank
-:func:`truncate`       factor W ≈ (U_rΣ_r)(V_rᵀ): a narrow linear     r ≥ rank(W), any activation
-                       layer inserted before the layer
-:func:`remove_layer`   merge into the next layer, Eqs. 11–12         removed activation linear
-=====================  ===========================================  =========================
+The guarantee column is precise: "exact" means the new network computes the same function for
+every input (up to rounding); "refused" means a ``ValueError`` naming the reason, so no call
+silently breaks a guarantee it is documented to have. Φ is the activation of the layer
+operated on; "coupling" activations (softmax, log_softmax) are those that are not element-wise.
 
-Recommendation module (Sec. 3.2): :func:`removable_count` (n_r, Eq. 13), :func:`recommend`
+=====================  ===========================================  ===============================
+operation              what it does                                  exact (function-preserving) when
+=====================  ===========================================  ===============================
+:func:`identity`       copy                                          always
+:func:`add_neurons`    Net2WiderNet, Eqs. 4–8, with biases           Φ element-wise (outgoing split)
+                                                                     or Φ ReLU/linear (incoming);
+                                                                     refused otherwise
+:func:`add_layer`      identity weights, zero bias, Eq. 3            Φ_new(Φ(z)) = Φ(z) for all z
+                                                                     (any Φ); refused otherwise
+:func:`remove_neurons` truncated-SVD projection, Eqs. 9–10           Φ linear, r ≥ rank(W), b in
+                                                                     W's row space; else approximate
+:func:`truncate`       factor W ≈ (U_rΣ_r)(V_rᵀ): a narrow linear     r ≥ rank(W), any activations;
+                       layer inserted before the layer               else approximate (Eckart–Young)
+:func:`remove_layer`   merge into the next layer, Eqs. 11–12         Φ linear (next layer's any);
+                                                                     else approximate
+=====================  ===========================================  ===============================
+
+``add_neurons`` and ``add_layer`` refuse what they cannot do exactly: they are the paper's
+function-preserving modifications (Eq. 2). ``remove_neurons``, ``truncate`` and ``remove_layer``
+are its minimal-impact ones (the text: the projection "is not concerned at all with a potential
+activation function"), performed for any activation and then retrained. The refusal reasons are
+available without trying: :func:`add_neurons_refusal`, :func:`add_layer_refusal`.
+
+Recommendation module (Sec. 3.2, :mod:`refimpl.surgery.recommendation`): :func:`removable_count` (n_r, Eq. 13), :func:`recommend`
 (one scored :class:`Proposal` per possible modification, ranked by score and then by
 parameter count, Eqs. 14–15), :func:`select` (top-n overall or best per type, plus an optional
 random extra draw), and :func:`eq16_score`, the composite score s = a + exp(Δa)/exp(Δf) (Eq. 16).
@@ -50,8 +65,9 @@ from ..backend import as_generator
 from ..model import Dense, Sequential, dense_layers
 
 __all__ = [
-    "OPERATIONS", "Surgery",
+    "OPERATIONS", "Surgery", "ELEMENTWISE", "HOMOGENEOUS", "IDEMPOTENT", "NONNEGATIVE",
     "hidden_layers", "check_mlp", "count_params",
+    "add_neurons_refusal", "add_layer_refusal", "default_inserted_activation",
     "identity", "add_neurons", "add_layer", "remove_neurons", "truncate", "remove_layer",
     "low_rank",
 ]
@@ -59,12 +75,72 @@ __all__ = [
 #: The modification types, in the order used for tables.
 OPERATIONS = ("identity", "add_neurons", "add_layer", "remove_neurons", "remove_layer", "truncate")
 
-# Activations φ with φ(φ(z)) = φ(z) after which an identity layer with activation φ is exact (Eq. 3),
-# and activations whose outputs are non-negative (so a ReLU identity layer after them is exact).
-_IDEMPOTENT = ("linear", "relu")
-_NONNEGATIVE = ("relu", "sigmoid", "softmax")
-# Positively homogeneous activations: φ(c z) = c φ(z) for c > 0 (needed by the incoming split).
-_HOMOGENEOUS = ("linear", "relu")
+# What the exactness guarantees need to know about an activation (names of refimpl.nn.ACTIVATIONS).
+# These are allow-lists: an activation missing from one is treated as lacking the property, so a
+# new activation is refused where exactness would depend on it until it is classified here.
+#: Element-wise: unit j's output depends on its own pre-activation z_j only (softmax and log_softmax
+#: couple all units of the layer through their normaliser).
+ELEMENTWISE = ("linear", "relu", "sigmoid", "tanh")
+#: Positively homogeneous, φ(c z) = c φ(z) for c > 0 (needed by add_neurons' incoming split).
+HOMOGENEOUS = ("linear", "relu")
+#: Idempotent, φ(φ(z)) = φ(z) (an identity layer with the same activation is exact, Eq. 3).
+#: log_softmax is: its outputs already have log Σ exp = 0.
+IDEMPOTENT = ("linear", "relu", "log_softmax")
+#: Outputs never negative (so an identity layer with ReLU after them is exact).
+NONNEGATIVE = ("relu", "sigmoid", "softmax")
+
+
+def add_neurons_refusal(activation: str, split: str = "outgoing") -> str | None:
+    """Why :func:`add_neurons` refuses to widen a layer with ``activation`` using ``split``, or
+    ``None`` if it performs it (exactly).
+
+    Copies of a unit compute the same value only if each unit's output depends on its own
+    pre-activation alone: an *element-wise* activation (:data:`ELEMENTWISE`). A coupling one
+    (softmax, log_softmax) renormalises over the copies, so no split is exact (Eqs. 7–8 assume
+    element-wise Φ). The incoming split also needs a positively homogeneous activation
+    (:data:`HOMOGENEOUS`). Raises ``ValueError`` for an unknown ``split``.
+    """
+    if split not in ("outgoing", "incoming"):
+        raise ValueError(f"add_neurons: split must be 'outgoing' (text) or 'incoming' (code), got {split!r}")
+    if activation not in ELEMENTWISE:
+        return (f"activation {activation!r} is not element-wise (it couples the layer's units), so a "
+                f"copied unit changes the other units' outputs; Net2WiderNet (Eqs. 4-8) is exact only "
+                f"for element-wise activations {ELEMENTWISE}")
+    if split == "incoming" and activation not in HOMOGENEOUS:
+        return (f"split='incoming' divides pre-activations, exact only for positively homogeneous "
+                f"activations {HOMOGENEOUS}, not {activation!r}; use split='outgoing'")
+    return None
+
+
+def add_layer_refusal(preceding: str, inserted: str) -> str | None:
+    """Why :func:`add_layer` refuses to insert an identity layer with activation ``inserted`` after
+    a layer with activation ``preceding``, or ``None`` if the insert is exact.
+
+    The insert computes Φ_new(I·Φ(z) + 0), exact iff Φ_new(Φ(z)) = Φ(z) for all z (Eq. 3). We
+    accept Φ_new linear (any Φ), Φ_new = ReLU after non-negative outputs (:data:`NONNEGATIVE`), and
+    Φ_new = Φ idempotent (:data:`IDEMPOTENT`). These hold for coupling activations too: they are
+    statements about the layer's output vector.
+    """
+    if (inserted == "linear" or (inserted == "relu" and preceding in NONNEGATIVE)
+            or (inserted == preceding and inserted in IDEMPOTENT)):
+        return None
+    return (f"an identity layer with activation {inserted!r} after a layer with activation "
+            f"{preceding!r} is not function preserving (Eq. 3 needs act(phi(z)) = phi(z))")
+
+
+def default_inserted_activation(preceding: str) -> str:
+    """The activation of the identity layer the recommendation module inserts after a layer with
+    activation ``preceding`` (Sec. 3.1, Eq. 3): ``preceding`` itself where that is exact (it is
+    idempotent: ReLU, linear, log_softmax), else ReLU where ``preceding``'s outputs are non-negative
+    (sigmoid, softmax), else linear (tanh). Eq. 3 is stated for ReLU networks ("under (at least)
+    piecewise linear activation functions such as ReLU"); both fallbacks are piecewise linear, so
+    the insert stays exact, and ReLU keeps the new layer non-linear where it can. The result never
+    makes :func:`add_layer_refusal` refuse.
+    """
+    for act in (preceding, "relu", "linear"):
+        if add_layer_refusal(preceding, act) is None:
+            return act
+    raise AssertionError("unreachable: a linear identity layer is always exact")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,32 +242,34 @@ def add_neurons(model: Sequential, params: list, layer: int, n_new: int, *,
     its incoming weights and bias are duplicated. If unit s then appears c_s times in total:
 
     * ``split="outgoing"`` (the text, Eqs. 7–8): every copy's *outgoing* weights are the
-      original's divided by c_s. Exact for *any* activation — each copy computes the same
-      value and the next layer sums c_s equal shares. (The text says "if and only if piecewise
-      linear"; the identity holds for every activation.)
+      original's divided by c_s. Exact for every *element-wise* activation of the widened layer
+      (:data:`ELEMENTWISE`: linear, ReLU, sigmoid, tanh) — each copy computes the same value and
+      the next layer sums c_s equal shares. (The text says "if and only if piecewise linear";
+      element-wise is what is needed.) Coupling activations (softmax, log_softmax) renormalise
+      over the copies, so they are refused.
     * ``split="incoming"`` (the authors' code): the copies' *incoming* weights and bias are
       divided by c_s and the outgoing weights kept; exact only for positively homogeneous
-      activations (ReLU, linear) — other activations raise ``ValueError``.
+      activations (:data:`HOMOGENEOUS`: ReLU, linear); others are refused.
 
-    ``noise > 0`` adds N(0, noise²) to the copies' incoming weights to break their symmetry
-    (Net2Net's suggestion; the paper adds none, and then the copies stay identical under
-    gradient descent). With noise the operation is no longer exact.
+    The activations of the other layers do not matter. :func:`add_neurons_refusal` gives the
+    reason for a refusal without trying. ``noise > 0`` adds N(0, noise²) to the copies' incoming
+    weights to break their symmetry (Net2Net's suggestion; the paper adds none, and then the
+    copies stay identical under gradient descent). With noise the operation is no longer exact.
 
-    Shapes: layer ``W (in, n) -> (in, n + n_new)``, next layer ``W (n, k) -> (n + n_new, k)``.
-    Raises ``ValueError`` for a non-hidden ``layer``, ``n_new < 1`` or an invalid ``split``.
+    Shapes: layer ``W (in, n) -> (in, n + n_new)``, next layer ``W (n, k) -> (n + n_new, k)``;
+    dtypes are kept. Raises ``ValueError`` for a non-hidden ``layer``, ``n_new < 1``, an invalid
+    ``split`` or ``noise``, or a refused activation (the message names the reason).
     """
     check_mlp(model, params)
     layer = _check_hidden(model, layer, "add_neurons")
     if not isinstance(n_new, (int, np.integer)) or n_new < 1:
         raise ValueError(f"add_neurons: n_new must be a positive int, got {n_new!r}")
-    if split not in ("outgoing", "incoming"):
-        raise ValueError(f"add_neurons: split must be 'outgoing' (text) or 'incoming' (code), got {split!r}")
     if noise < 0:
         raise ValueError(f"add_neurons: noise must be >= 0, got {noise}")
     spec: Dense = model.layers[layer]
-    if split == "incoming" and spec.activation not in _HOMOGENEOUS:
-        raise ValueError(f"add_neurons: split='incoming' is exact only for {_HOMOGENEOUS} activations, "
-                         f"layer {layer} uses {spec.activation!r}; use split='outgoing'")
+    refusal = add_neurons_refusal(spec.activation, split)
+    if refusal is not None:
+        raise ValueError(f"add_neurons: layer {layer}: {refusal}")
     rng = as_generator(rng)
     nxt = _next_dense(model, layer)
     p, q = params[layer], params[nxt]
@@ -225,10 +303,14 @@ def add_layer(model: Sequential, params: list, after: int, *, activation: str | 
 
     ``activation`` of the new layer: ``None`` (default, the text's Eq. 3) uses the activation
     Φ of layer ``after``; ``"linear"`` is the authors' code. The insert is function preserving
-    iff Φ_new(Φ(z)) = Φ(z) for all z, which we require: Φ_new linear, or Φ_new = ReLU after a
-    layer whose outputs are non-negative (ReLU, sigmoid, softmax). (The text's condition
+    iff Φ_new(Φ(z)) = Φ(z) for all z, and only such inserts are performed
+    (:func:`add_layer_refusal`): Φ_new linear after any Φ; Φ_new = ReLU after non-negative outputs
+    (ReLU, sigmoid, softmax); Φ_new = Φ for idempotent Φ (ReLU, linear, log_softmax). Coupling
+    activations are covered: the condition is on the output vector. (The text's condition
     "piecewise linear" is too weak: leaky ReLU, for instance, is not idempotent.)
+    :func:`default_inserted_activation` picks an exact Φ_new for any Φ.
 
+    Shapes: inserts ``W (n, n)``, ``b (n,)`` in the dtype of layer ``after``'s weights.
     Raises ``ValueError`` if ``after`` is not a hidden layer or the requested activation
     would not preserve the function.
     """
@@ -236,13 +318,9 @@ def add_layer(model: Sequential, params: list, after: int, *, activation: str | 
     after = _check_hidden(model, after, "add_layer")
     spec: Dense = model.layers[after]
     act = spec.activation if activation is None else activation
-    exact = (act == "linear"
-             or (act == "relu" and spec.activation in _NONNEGATIVE)
-             or (act == spec.activation and act in _IDEMPOTENT))
-    if not exact:
-        raise ValueError(f"add_layer: an identity layer with activation {act!r} after a layer with "
-                         f"activation {spec.activation!r} is not function preserving "
-                         f"(Eq. 3 needs act(phi(z)) = phi(z)); use activation='linear'")
+    refusal = add_layer_refusal(spec.activation, act)
+    if refusal is not None:
+        raise ValueError(f"add_layer: {refusal}; use activation='linear'")
     n = spec.units
     dtype = np.asarray(params[after]["W"]).dtype
     new_layer = Dense(n, act, use_bias=True, kernel_init=spec.kernel_init, bias_init=spec.bias_init)
@@ -276,12 +354,15 @@ def remove_neurons(model: Sequential, params: list, layer: int, n_remove: int) -
     its first r columns, the layer gets ``W' = W V_r = U_r Σ_r`` and ``b' = b V_r``, and the next
     layer receives the back-projection ``W_next' = V_rᵀ W_next``. For a *linear* activation the
     network then computes ``z ↦ z V_r V_rᵀ W_next``: exact when r ≥ rank(W) and the bias lies in
-    the row space of W (e.g. b = 0, or r = n ≤ in). For ReLU etc. the rotation changes the
-    function even at full rank — the text notes it ignores the activation. The bias is projected
-    consistently (the authors' code uses ``Vhᵀ·b``, a transpose slip, fixed here).
+    the row space of W (e.g. b = 0). For any other activation (ReLU, tanh, softmax, ...) the
+    rotation changes the function even at full rank — the text notes it ignores the activation;
+    the operation is performed anyway, as the text's minimal-impact approximation. The bias is
+    projected consistently (the authors' code uses ``Vhᵀ·b``, a transpose slip, fixed here).
 
     When n > in, the n − in extra directions (σ = 0) come from the full SVD, so any
-    1 ≤ r ≤ n works. Raises ``ValueError`` if ``n_remove`` is not in [1, n − 1].
+    1 ≤ r ≤ n works. Shapes: layer ``W (in, n) -> (in, r)``, ``b (n,) -> (r,)``, next layer
+    ``W (n, k) -> (r, k)``; dtypes kept (computed in float64). Raises ``ValueError`` if ``layer``
+    is not a hidden layer or ``n_remove`` is not in [1, n − 1].
     """
     check_mlp(model, params)
     layer = _check_hidden(model, layer, "remove_neurons")
@@ -312,7 +393,9 @@ def truncate(model: Sequential, params: list, layer: int, rank: int) -> Surgery:
     factors of :func:`low_rank`: a new bias-free linear layer ``L = U_r Σ_r (in, r)`` is inserted
     before it and the layer keeps its bias and activation with weights ``R = V_rᵀ (r, n)``. The
     network computes ``Φ(x W_r + b)`` with ``W_r`` the best rank-r approximation of W
-    (‖W − W_r‖²_F = Σ_{i>r} σ_i²); exact for r ≥ rank(W), whatever the activations.
+    (‖W − W_r‖²_F = Σ_{i>r} σ_i²); exact for r ≥ rank(W), whatever the activations (coupling
+    ones included: Φ sees the same pre-activation). Shapes: inserted ``L (in, r)``, layer
+    ``W (in, n) -> R (r, n)``; dtypes kept (computed in float64).
 
     Raises ``ValueError`` unless ``layer`` is a hidden layer (the paper never modifies the
     input/output layers) and 1 ≤ rank ≤ min(in, n).
@@ -336,8 +419,11 @@ def truncate(model: Sequential, params: list, layer: int, rank: int) -> Surgery:
 def remove_layer(model: Sequential, params: list, layer: int) -> Surgery:
     """Remove hidden layer ``layer`` by merging it into the next Dense layer (Sec. 3.1,
     Eqs. 11–12): ``W_next' = W W_next``, ``b_next' = b W_next + b_next``; the merged layer keeps
-    the next layer's activation. Exact iff the removed layer's activation is linear (the text
-    notes that the activation is ignored otherwise).
+    the next layer's activation. Exact iff the removed layer's activation is linear, whatever the
+    next layer's activation (coupling ones included). Any other removed activation is dropped and
+    the function changes — the text notes that the activation is ignored; it is performed anyway,
+    as the text's minimal-impact approximation. Shapes: next layer ``W (n, k) -> (in, k)``,
+    ``b (k,)``; dtypes kept (computed in float64).
 
     Raises ``ValueError`` if ``layer`` is not a hidden layer.
     """

@@ -16,10 +16,12 @@ import numpy as np
 
 from ..backend import as_generator
 from ..model import Dense, Sequential
-from .modifications import (Surgery, _next_dense, add_layer, add_neurons, check_mlp, hidden_layers,
-                            identity, remove_layer, remove_neurons, truncate)
+from .modifications import (Surgery, _next_dense, add_layer, add_layer_refusal, add_neurons, add_neurons_refusal,
+                            check_mlp, default_inserted_activation, hidden_layers, identity, remove_layer,
+                            remove_neurons, truncate)
 
-__all__ = ["Proposal", "removable_count", "neuron_amounts", "recommend", "select", "eq16_score"]
+__all__ = ["Proposal", "removable_count", "neuron_amounts", "recommend", "refused_modifications", "select",
+           "eq16_score"]
 
 
 def removable_count(W, eps1: float = 0.005, eps2: float = 0.3) -> int:
@@ -55,6 +57,9 @@ class Proposal:
     added/removed, kept rank for truncate), ``score`` (the Sec. 3.2 score in [0, 1]; 1 for
     identity), ``n_params`` (parameter count of the resulting network, the second criterion,
     Eq. 15), ``n_removable`` (n_r of the analysed layer) and ``width`` (its n_l).
+    How it will be performed: ``activation``, the inserted layer's activation (add layer only)
+    and ``split``, the Net2WiderNet split (add neurons only); :func:`recommend` sets both to values
+    the modification module performs, so :meth:`apply` never refuses a recommended proposal.
     """
     operation: str
     layer: int | None
@@ -64,19 +69,24 @@ class Proposal:
     n_params: int
     n_removable: int | None = None
     width: int | None = None
+    activation: str | None = None
+    split: str | None = None
 
     def apply(self, model: Sequential, params: list, *, rng: np.random.Generator | int = 0,
-              add_layer_activation: str | None = None, neuron_split: str = "outgoing",
               neuron_noise: float = 0.0) -> Surgery:
-        """Perform this modification on ``(model, params)`` with the modification module."""
+        """Perform this modification on ``(model, params)`` (the network it was recommended for)
+        with the modification module (Sec. 3.1): add layer with :attr:`activation`, add neurons with
+        :attr:`split`, ``rng`` (the copied units) and ``neuron_noise``. Returns the
+        :class:`Surgery`; its ``model.count_params()`` equals :attr:`n_params`. Raises
+        ``ValueError`` for an unknown operation or a network it does not fit."""
         op = self.operation
         if op == "identity":
             return identity(model, params)
         if op == "add_neurons":
-            return add_neurons(model, params, self.layer, self.amount, rng=rng, split=neuron_split,
+            return add_neurons(model, params, self.layer, self.amount, rng=rng, split=self.split or "outgoing",
                                noise=neuron_noise)
         if op == "add_layer":
-            return add_layer(model, params, self.layer, activation=add_layer_activation)
+            return add_layer(model, params, self.layer, activation=self.activation)
         if op == "remove_neurons":
             return remove_neurons(model, params, self.layer, self.amount)
         if op == "remove_layer":
@@ -101,7 +111,7 @@ class Proposal:
 
 
 def _predicted_params(model: Sequential, op: str, layer: int | None, amount: int | None,
-                      add_layer_activation: str | None) -> int:
+                      activation: str | None) -> int:
     """Exact parameter count after the operation (architecture only; no weights needed)."""
     if op == "identity":
         return model.count_params()
@@ -111,7 +121,7 @@ def _predicted_params(model: Sequential, op: str, layer: int | None, amount: int
     elif op == "remove_neurons":
         m = model.replace(layer, dataclasses.replace(spec, units=spec.units - amount))
     elif op == "add_layer":
-        m = model.insert(layer + 1, Dense(spec.units, add_layer_activation or spec.activation))
+        m = model.insert(layer + 1, Dense(spec.units, activation or spec.activation))
     elif op == "remove_layer":
         nxt = _next_dense(model, layer)
         m = model.replace(nxt, dataclasses.replace(model.layers[nxt], use_bias=True)).remove(layer)
@@ -122,9 +132,37 @@ def _predicted_params(model: Sequential, op: str, layer: int | None, amount: int
     return m.count_params()
 
 
+def _inserted_activation(preceding: str, add_layer_activation: str | None) -> str:
+    return default_inserted_activation(preceding) if add_layer_activation is None else add_layer_activation
+
+
+def refused_modifications(model: Sequential, *, add_layer_activation: str | None = None,
+                          neuron_split: str = "outgoing") -> list[dict]:
+    """The modifications :func:`recommend` leaves out of ``model``'s proposals because the
+    modification module would refuse them (Sec. 3.1; see :func:`add_neurons_refusal` and
+    :func:`add_layer_refusal`), with the reason.
+
+    Returns one dict per refused (operation, hidden layer): ``{"operation", "layer", "hidden",
+    "reason"}`` (``layer``: index in ``model.layers``; ``hidden``: the 1-based hidden-layer
+    number), in layer order. Only ``add_neurons`` (a coupling activation, or ``neuron_split=
+    "incoming"`` on a non-homogeneous one) and ``add_layer`` (an explicitly requested
+    ``add_layer_activation`` that is not exact after the layer) can be refused; with the defaults
+    only coupling activations (softmax, log_softmax) are. Raises ``ValueError`` for an unknown
+    ``neuron_split`` or a network that is not an MLP.
+    """
+    out = []
+    for i, layer in enumerate(hidden_layers(model), start=1):
+        act = model.layers[layer].activation
+        for op, reason in (("add_neurons", add_neurons_refusal(act, neuron_split)),
+                           ("add_layer", add_layer_refusal(act, _inserted_activation(act, add_layer_activation)))):
+            if reason is not None:
+                out.append({"operation": op, "layer": layer, "hidden": i, "reason": reason})
+    return out
+
+
 def recommend(model: Sequential, params: list, *, eps1: float = 0.005, eps2: float = 0.3,
               svd_of: str = "incoming", min_hidden_layers: int = 1,
-              add_layer_activation: str | None = None) -> list[Proposal]:
+              add_layer_activation: str | None = None, neuron_split: str = "outgoing") -> list[Proposal]:
     """All candidate modifications of ``(model, params)``, scored and ranked (Sec. 3.2).
 
     For hidden layer i (1-based) of h, width n_l and n_r = :func:`removable_count` of its
@@ -140,19 +178,32 @@ def recommend(model: Sequential, params: list, *, eps1: float = 0.005, eps2: flo
       lists no score for it)
     * identity: 1 (always a candidate).
 
+    Only modifications the modification module performs are proposed, so every proposal's
+    :meth:`Proposal.apply` succeeds and gives exactly ``n_params`` parameters. The inserted
+    layer's activation (``Proposal.activation``) is ``add_layer_activation`` if given, else
+    :func:`default_inserted_activation` of layer i's activation: Eq. 3's Φ where Φ(Φ(z)) = Φ(z)
+    (ReLU, linear), else ReLU after non-negative outputs (sigmoid, softmax), else linear (tanh).
+    Add neurons use ``neuron_split`` (``"outgoing"``, the text; ``"incoming"``, the code).
+    Modifications the module would refuse (listed with reasons by :func:`refused_modifications`)
+    are left out: add neurons on a coupling activation (softmax, log_softmax) or with the
+    incoming split on a non-homogeneous one, and add layer with an explicit
+    ``add_layer_activation`` that is not exact after layer i.
+
     Ties are broken by the parameter count of the result (fewer first; the BIC-derived second
     criterion, Eqs. 14–15). Returns a list sorted best first. Raises ``ValueError`` for an
-    unknown ``svd_of`` or a network that is not an MLP.
+    unknown ``svd_of`` or ``neuron_split`` or a network that is not an MLP.
     """
     check_mlp(model, params)
     if svd_of not in ("incoming", "outgoing"):
         raise ValueError(f"svd_of must be 'incoming' (text) or 'outgoing' (code), got {svd_of!r}")
+    refused = {(r["operation"], r["layer"]) for r in refused_modifications(
+        model, add_layer_activation=add_layer_activation, neuron_split=neuron_split)}
     hidden = hidden_layers(model)
     h = len(hidden)
 
-    def prop(op, layer, i, amount, score, n_r=None, n_l=None):
-        return Proposal(op, layer, i, amount, float(score),
-                        _predicted_params(model, op, layer, amount, add_layer_activation), n_r, n_l)
+    def prop(op, layer, i, amount, score, n_r=None, n_l=None, activation=None, split=None):
+        return Proposal(op, layer, i, amount, float(score), _predicted_params(model, op, layer, amount, activation),
+                        n_r, n_l, activation, split)
 
     out = [prop("identity", None, None, None, 1.0)]
     for i, layer in enumerate(hidden, start=1):
@@ -161,9 +212,12 @@ def recommend(model: Sequential, params: list, *, eps1: float = 0.005, eps2: flo
         n_l = model.layers[layer].units
         n_r = min(removable_count(analysed, eps1, eps2), n_l)
         frac = n_r / n_l
-        for a in neuron_amounts(n_l):
-            out.append(prop("add_neurons", layer, i, a, 1 - frac, n_r, n_l))
-        out.append(prop("add_layer", layer, i, None, (1 - frac) * i / h, n_r, n_l))
+        if ("add_neurons", layer) not in refused:
+            for a in neuron_amounts(n_l):
+                out.append(prop("add_neurons", layer, i, a, 1 - frac, n_r, n_l, split=neuron_split))
+        if ("add_layer", layer) not in refused:
+            act = _inserted_activation(model.layers[layer].activation, add_layer_activation)
+            out.append(prop("add_layer", layer, i, None, (1 - frac) * i / h, n_r, n_l, activation=act))
         if n_l > 1:
             out.append(prop("remove_neurons", layer, i, min(max(n_r, 1), n_l - 1), frac, n_r, n_l))
         if h > min_hidden_layers:
