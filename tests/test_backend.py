@@ -16,6 +16,30 @@ def test_array_module_is_autograd_numpy_on_cpu():
     assert array_module() is anp
 
 
+def test_is_gpu_module_is_true_only_for_the_imported_cupy_module(monkeypatch):
+    import sys
+    import types
+    for xp in (np, anp, None, 1.0, types.ModuleType("numpy"), types.SimpleNamespace(__name__="cupy")):
+        assert not backend.is_gpu_module(xp)
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)           # CuPy not imported: never
+    assert not backend.is_gpu_module(types.ModuleType("cupy"))
+    fake = types.ModuleType("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert backend.is_gpu_module(fake) and not backend.is_gpu_module(np)
+    monkeypatch.undo()
+    cupy = backend.cupy_or_none()
+    if cupy is not None:                  # CuPy imports without a GPU: the module test still works
+        assert backend.is_gpu_module(cupy) and not backend.is_gpu_module(cupy.cuda)
+
+
+def test_no_backend_test_by_module_name_outside_backend():
+    """is_gpu_module is the one test for the GPU module: no ``__name__ == "cupy"`` checks elsewhere."""
+    root = pathlib.Path(backend.__file__).parent
+    offenders = [str(p.relative_to(root.parent)) for p in root.rglob("*.py")
+                 if '"cupy"' in p.read_text() and p.name != "backend.py"]
+    assert not offenders, f"compare modules with refimpl.backend.is_gpu_module instead: {offenders}"
+
+
 def test_tree_map_preserves_structure():
     tree = [{"W": np.ones(2), "b": np.zeros(1)}, {}, (np.ones(3),)]
     doubled = tree_map(lambda a: 2 * a, tree)
