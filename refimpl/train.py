@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from autograd.tracer import getval
 from tqdm.auto import tqdm
 
 from . import nn
@@ -143,14 +142,13 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     n = x.shape[0]
     n_batches = -(-n // batch_size)
 
-    aux = {}
+    def objective(p, xb, yb, state):
+        """The minibatch loss (Eq. 2.3), plus what the forward pass produced on the way: the
+        outputs (for the training accuracy) and the new BatchNorm statistics."""
+        out, new_state = model.apply_with_state(p, xb, state, training=True)
+        return loss_fn(out, yb), (out, new_state)
 
-    def objective(p, xb, yb):
-        out, new_state = model.apply_with_state(p, xb, aux["state"], training=True)
-        aux["out"], aux["new_state"] = getval(out), new_state
-        return loss_fn(out, yb)
-
-    step = value_and_grad(objective)
+    step = value_and_grad(objective, has_aux=True)  # ((loss, (outputs, new_state)), ∂loss/∂params)
     history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
     with tqdm(total=epochs * n_batches, desc=desc, disable=not progress, leave=False,
               dynamic_ncols=True) as bar:
@@ -161,8 +159,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 xb, yb = x[idx], y[idx]
-                aux["state"] = state
-                value, grads = step(params, xb, yb)
+                (value, (out, new_state)), grads = step(params, xb, yb, state)
                 value = float(value)
                 if not np.isfinite(value):
                     raise TrainingDivergedError(
@@ -170,10 +167,10 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
                         f"try a smaller learning rate (the error carries the parameters reached)",
                         params=params, state=state, history=history, epoch=epoch, batch=b)
                 params, opt_state = optimizer.update(params, grads, opt_state, inplace=True)
-                state = aux["new_state"] if state is not None else None
+                state = new_state if state is not None else None
                 total_loss += value * len(idx)
                 if classify:
-                    correct += int(np.sum(np.argmax(aux["out"], axis=-1) == yb))
+                    correct += int(np.sum(np.argmax(out, axis=-1) == yb))
                 bar.update(1)
             history["loss"].append(total_loss / n)
             history["accuracy"].append(correct / n if classify else None)
