@@ -44,12 +44,12 @@ from refimpl.thesis import ea, operators, population
 from threadpoolctl import threadpool_info
 
 from refimpl import nn
-from refimpl.backend import GPUUnavailableError, raw_module, to_device, tree_leaves
+from refimpl.backend import GPUUnavailableError, is_gpu_module, raw_module, to_device, tree_leaves
 from refimpl.thesis.ea import EAConfig
 
 
 def _sync(xp):
-    if getattr(xp, "__name__", "") == "cupy":
+    if is_gpu_module(xp):
         xp.cuda.Stream.null.synchronize()
 
 
@@ -72,7 +72,7 @@ def _time_interleaved(fns: dict, xp, repeats: int) -> dict:
 
 def _peak_memory(fn, xp) -> float:
     """Peak bytes allocated while ``fn`` runs (see the module docstring)."""
-    if getattr(xp, "__name__", "") == "cupy":
+    if is_gpu_module(xp):
         pool = xp.get_default_memory_pool()
         pool.free_all_blocks()
         before = pool.total_bytes()

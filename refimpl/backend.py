@@ -15,6 +15,7 @@ Parameters are plain pytrees: nested lists, tuples and dicts whose leaves are ar
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import autograd.numpy as anp
@@ -29,6 +30,7 @@ __all__ = [
     "raw_module",
     "gpu_available",
     "is_cupy",
+    "is_gpu_module",
     "to_device",
     "tree_leaves",
     "tree_map",
@@ -51,6 +53,20 @@ def cupy_or_none():
 def is_cupy(a: Any) -> bool:
     """True if ``a`` is a CuPy ndarray. Does not import CuPy when it is not already loaded."""
     return type(a).__module__.startswith("cupy")
+
+
+def is_gpu_module(xp: Any) -> bool:
+    """True if ``xp`` is the ``cupy`` module, i.e. the module :func:`array_module` or
+    :func:`raw_module` returns for CuPy arrays; False for ``numpy``, ``autograd.numpy`` and
+    anything else (never raises).
+
+    This is the one backend test of the library: code that must do something different on the
+    GPU (draw with CuPy's generator, skip host-only shortcuts, evaluate all individuals at once)
+    asks ``is_gpu_module(xp)``. It does not import CuPy: if ``cupy`` has not been imported, no
+    CuPy array exists and the answer is False.
+    """
+    cp = sys.modules.get("cupy")
+    return cp is not None and xp is cp
 
 
 def array_module(*arrays: Any):

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .backend import as_generator
+from .backend import as_generator, raw_module, tree_leaves
 from . import nn
 
 __all__ = ["Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
@@ -306,9 +306,15 @@ class Sequential:
             params.append(p)
         return params
 
-    def init_state(self, dtype=np.float32) -> list[dict]:
-        """Initial BatchNorm running statistics (mean 0, variance 1); ``{}`` for other layers."""
-        return [{"mean": np.zeros(s[0], dtype), "var": np.ones(s[0], dtype)}
+    def init_state(self, dtype=np.float32, *, like=None) -> list[dict]:
+        """Initial BatchNorm running statistics: one dict per layer, ``{"mean": zeros (C,),
+        "var": ones (C,)}`` of ``dtype`` for a BatchNorm layer, ``{}`` for the others.
+
+        ``like``: an array or a pytree of arrays (e.g. the parameters) whose device the statistics
+        are created on (CuPy arrays: the GPU); ``None`` (default): host NumPy arrays.
+        """
+        xp = raw_module(*tree_leaves(like)) if like is not None else np
+        return [{"mean": xp.zeros(s[0], dtype), "var": xp.ones(s[0], dtype)}
                 if isinstance(layer, BatchNorm) else {}
                 for layer, s in zip(self.layers, self.shapes)]
 

@@ -21,12 +21,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import autograd.numpy as anp
 import numpy as np
 from autograd.scipy.special import expit as _expit
 from autograd.extend import defvjp, primitive
 
-from .backend import array_module, raw_module
+from .backend import array_module, is_cupy, is_gpu_module, raw_module
 
 __all__ = [
     "truncated_normal", "as_pair",
@@ -34,7 +33,7 @@ __all__ = [
     "fans", "get_initializer", "initialize",
     "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
-    "get_activation", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
+    "get_activation", "check_labels", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -361,9 +360,9 @@ def avg_pool2d(x, size=2, stride=None, padding: str = "valid"):
     total = xp.sum(slices, axis=0)
     if not any(pads):
         return total / slices.shape[0]
-    ones = np.ones((1, 1) + x.shape[2:], dtype=x.dtype)
+    ones = xp.ones((1, 1) + x.shape[2:], dtype=x.dtype)  # on the device of x
     count, _ = _pool_slices(ones, size, stride, padding, 0.0)
-    return total / xp.asarray(np.sum(count, axis=0))
+    return total / xp.sum(count, axis=0)
 
 
 def global_avg_pool2d(x):
@@ -387,12 +386,16 @@ def batch_norm(x, gamma, beta, running_mean, running_var, *, training: bool,
     running statistics. ``gamma, beta, running_mean, running_var`` are ``(C,)``.
 
     Returns ``(y, new_running_mean, new_running_var)`` (the running stats are unchanged in
-    evaluation mode). The new running statistics are plain arrays (not traced by autograd).
+    evaluation mode). The new running statistics are plain arrays (not traced by autograd) on
+    the device of ``x``: host running statistics given with GPU inputs are copied there first
+    (create them there with ``model.init_state(like=params)`` to avoid the copy).
+    Raises ``ValueError`` if ``x`` is not ``(N, C)``/``(N, C, H, W)`` with C = ``gamma.shape[0]``.
     """
     xp = array_module(x, gamma)
     if x.ndim not in (2, 4) or x.shape[1] != gamma.shape[0]:
         raise ValueError(f"batch_norm: expected (N, C) or (N, C, H, W) with C = {gamma.shape[0]}, "
                          f"got {x.shape}")
+    running_mean, running_var = xp.asarray(running_mean), xp.asarray(running_var)
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     if training:
@@ -418,12 +421,17 @@ def relu(x):
 
 
 def sigmoid(x):
-    """Logistic sigmoid 1/(1+e^(−x)) without overflow: SciPy's ``expit`` (one ufunc, analytic
-    gradient) on the CPU, (1 + tanh(x/2))/2 on CuPy."""
+    """Logistic sigmoid 1/(1+e^(−x)) without overflow, same shape and dtype as ``x``.
+
+    NumPy: SciPy's ``expit`` (one ufunc, analytic gradient for autograd). CuPy: the identity
+    σ(x) = (1 + tanh(x/2))/2 (CuPy's own ufuncs). The two formulas are equal in exact arithmetic
+    but round differently, so CPU and GPU results differ in the last bits (float32: relative
+    differences of about 1e-7 per activation).
+    """
     xp = array_module(x)
-    if xp is anp:
-        return _expit(x)
-    return 0.5 * (xp.tanh(0.5 * x) + 1)
+    if is_gpu_module(xp):
+        return 0.5 * (xp.tanh(0.5 * x) + 1)
+    return _expit(x)
 
 
 def tanh(x):
@@ -473,24 +481,51 @@ def get_activation(name: str) -> Callable:
 # Losses (Eqs. 2.3, 2.4, 2.7, 3.6) and accuracy
 # --------------------------------------------------------------------------------------------
 
+def check_labels(labels, n_classes: int) -> None:
+    """Raise ``ValueError`` unless every entry of ``labels`` lies in [0, ``n_classes``).
+
+    ``labels``: class indices of any shape, a NumPy or CuPy array or a sequence. A CuPy array
+    stays on its device, but its minimum and maximum are read back to the host, which waits for
+    the GPU: call this once where labels enter a computation, as :func:`refimpl.train.fit`,
+    :func:`refimpl.train.evaluate` and :func:`refimpl.thesis.ea.evolve` do, not once per batch.
+    """
+    a = labels if is_cupy(labels) else np.asarray(labels)
+    if a.size == 0:
+        return
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi >= n_classes:
+        raise ValueError(f"labels must lie in [0, {n_classes}), got range [{lo}, {hi}]")
+
+
 def _one_hot_like(logits, labels):
+    """One-hot rows ``(B, C)`` of ``labels (B,)`` in the dtype and on the device of ``logits``.
+
+    Host labels are range-checked here (cheap, no synchronisation). Labels already on the GPU
+    are not: reading their range back would stall every call; the callers that take labels
+    from the user check them once (:func:`check_labels`). An out-of-range GPU label gives an
+    all-zero row.
+    """
     xp = array_module(logits)
-    labels = xp.asarray(labels)
     c = logits.shape[-1]
+    if not is_cupy(labels):
+        labels = np.asarray(labels)
+        if labels.shape == logits.shape[-2:-1]:
+            check_labels(labels, c)
+    labels = xp.asarray(labels)
     if labels.shape != logits.shape[-2:-1]:
         raise ValueError(f"labels must have shape {logits.shape[-2:-1]} (one per example), "
                          f"got {labels.shape}")
-    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= c):
-        raise ValueError(f"labels must lie in [0, {c}), got range "
-                         f"[{int(labels.min())}, {int(labels.max())}]")
     return (labels[:, None] == xp.arange(c)[None, :]).astype(logits.dtype)
 
 
 def cross_entropy(logits, labels):
     """Mean cross-entropy from logits (thesis Eq. 2.7 averaged as in Eq. 2.3).
 
-    ``logits (..., B, C)`` float, ``labels (B,)`` int in [0, C). Returns shape ``(...)``: a
-    scalar for one network, ``(P,)`` for a population. ``ValueError`` on bad labels.
+    ``logits (..., B, C)`` float, ``labels (B,)`` int in [0, C), host or on the device of
+    ``logits`` (host labels are copied there). Returns shape ``(...)`` in the dtype of ``logits``,
+    on their device: a scalar for one network, ``(P,)`` for a population. ``ValueError`` for
+    labels of the wrong shape, or out of range when they are host arrays (labels already on the
+    GPU are not range-checked, see :func:`check_labels`).
     """
     onehot = _one_hot_like(logits, labels)
     xp = array_module(logits)
@@ -503,10 +538,12 @@ def mse(pred, target):
     ``pred (..., B, D)`` with ``target (B, D)``, or ``pred (..., B)`` with ``target (B,)``; a
     leading population axis on ``pred`` is kept. For D = 1 this equals Keras' mean squared
     error; for D > 1 it is D times Keras' (which also averages over D). Raises ``ValueError``
-    if the shapes do not match (no silent broadcasting of (B, 1) against (B,)).
+    if the shapes do not match (no silent broadcasting of (B, 1) against (B,)). A host ``target``
+    is copied to the device of ``pred``; the result is on that device.
     """
     xp = array_module(pred)
-    tshape = np.shape(target)
+    target = xp.asarray(target)
+    tshape = target.shape
     if len(tshape) not in (1, 2) or tuple(pred.shape[pred.ndim - len(tshape):]) != tuple(tshape):
         raise ValueError(f"mse: target shape {tshape} does not match prediction shape {pred.shape}")
     err = (pred - target) ** 2
@@ -520,7 +557,8 @@ def weighted_binary_cross_entropy(logit, y, w: float = 1.0):
 
     ℓ = −w·y·log σ(ŷ) − (1 − y)·log(1 − σ(ŷ)), computed stably as
     w·y·softplus(−ŷ) + (1 − y)·softplus(ŷ). ``logit (..., B)``, ``y (B,)`` in {0, 1}; ``w`` is the
-    negative/positive ratio of the training set. Raises ``ValueError`` if ``w <= 0``.
+    negative/positive ratio of the training set. A host ``y`` is copied to the device of ``logit``.
+    Raises ``ValueError`` if ``w <= 0``.
     """
     if not w > 0:
         raise ValueError(f"weight w must be > 0, got {w}")
@@ -532,6 +570,7 @@ def weighted_binary_cross_entropy(logit, y, w: float = 1.0):
 
 
 def accuracy(logits, labels):
-    """Fraction of rows of ``logits (..., B, C)`` whose argmax equals ``labels (B,)``; shape ``(...)``."""
+    """Fraction of rows of ``logits (..., B, C)`` whose argmax equals ``labels (B,)``; shape ``(...)``,
+    float64, on the device of ``logits`` (host labels are copied there)."""
     xp = array_module(logits)
     return xp.mean(xp.argmax(logits, axis=-1) == xp.asarray(labels), axis=-1)

@@ -5,6 +5,10 @@ progress bar and a per-epoch history of loss and accuracy on the training data a
 optional validation set. It stops with :class:`TrainingDivergedError` (carrying the
 parameters reached) as soon as a loss is NaN or infinite. ``evaluate`` and ``predict`` run the
 network in evaluation mode in batches.
+
+Devices: ``fit`` differentiates with autograd and therefore runs on the host (NumPy arrays; CuPy
+arrays raise ``TypeError``). ``predict`` and ``evaluate`` run on the device of their arguments:
+with CuPy parameters and data they stay on the GPU and only the final numbers come back.
 """
 from __future__ import annotations
 
@@ -13,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from autograd.tracer import getval
 from tqdm.auto import tqdm
 
 from . import nn
 from .autodiff import value_and_grad
-from .backend import as_generator, tree_map
+from .backend import as_generator, is_cupy, raw_module, tree_leaves, tree_map
 from .optim import Adam
 
 __all__ = ["FitResult", "TrainingDivergedError", "fit", "evaluate", "predict", "get_loss"]
@@ -61,15 +64,29 @@ class FitResult:
     history: dict = field(default_factory=dict)
 
 
+def _shape(a) -> tuple:
+    """The shape of an array (NumPy or CuPy, read without converting it) or of a sequence."""
+    return tuple(a.shape) if hasattr(a, "shape") else np.shape(a)
+
+
 def _check_xy(model, x, y, name="x"):
-    if x.shape[0] != np.shape(y)[0]:
-        raise ValueError(f"{name} has {x.shape[0]} examples but its targets have {np.shape(y)[0]}")
+    if x.shape[0] != _shape(y)[0]:
+        raise ValueError(f"{name} has {x.shape[0]} examples but its targets have {_shape(y)[0]}")
     if tuple(x.shape[1:]) != model.input_shape:
         raise ValueError(f"{name} has per-example shape {tuple(x.shape[1:])}, the model expects {model.input_shape}")
 
 
 def _is_classification(y) -> bool:
-    return np.issubdtype(np.asarray(y).dtype, np.integer)
+    """True for integer targets (class labels). Reads only the dtype, so CuPy labels are not converted."""
+    dtype = y.dtype if hasattr(y, "dtype") else np.asarray(y).dtype
+    return np.issubdtype(dtype, np.integer)
+
+
+def _check_labels_once(model, loss_fn, y):
+    """The label range check of cross-entropy, once per call of fit/evaluate: the loss itself skips
+    it for labels on the GPU, where it would wait for the device on every batch."""
+    if loss_fn is nn.cross_entropy:
+        nn.check_labels(y, model.output_shape[-1])
 
 
 def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
@@ -96,9 +113,14 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     progress : show a tqdm progress bar.
     callback : ``callback(epoch, params, history)`` after every epoch.
 
-    Raises ``ValueError`` on mismatched shapes or non-positive sizes, and
+    Raises ``ValueError`` on mismatched shapes, non-positive sizes or (cross-entropy) labels
+    outside [0, n_classes), ``TypeError`` for CuPy arrays (autograd differentiates NumPy only), and
     :class:`TrainingDivergedError` when a loss is NaN or infinite.
     """
+    if any(is_cupy(a) for a in (x, y, *tree_leaves(params))):
+        raise TypeError("fit differentiates with autograd, which works on NumPy arrays only; pass host "
+                        "arrays (refimpl.backend.asnumpy). CuPy runs the forward passes: predict, "
+                        "evaluate and the population evaluation of refimpl.thesis")
     if not (isinstance(epochs, (int, np.integer)) and epochs >= 0):
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
     if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
@@ -109,6 +131,9 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     optimizer = optimizer if optimizer is not None else Adam()
     loss_fn = get_loss(loss)
     classify = _is_classification(y)
+    _check_labels_once(model, loss_fn, y)
+    if validation is not None:
+        _check_labels_once(model, loss_fn, validation[1])
     rng = as_generator(seed)
     # fit owns copies of the parameters and optimizer state and updates them in place
     params = tree_map(lambda a: a.copy(), params)
@@ -117,14 +142,13 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     n = x.shape[0]
     n_batches = -(-n // batch_size)
 
-    aux = {}
+    def objective(p, xb, yb, state):
+        """The minibatch loss (Eq. 2.3), plus what the forward pass produced on the way: the
+        outputs (for the training accuracy) and the new BatchNorm statistics."""
+        out, new_state = model.apply_with_state(p, xb, state, training=True)
+        return loss_fn(out, yb), (out, new_state)
 
-    def objective(p, xb, yb):
-        out, new_state = model.apply_with_state(p, xb, aux["state"], training=True)
-        aux["out"], aux["new_state"] = getval(out), new_state
-        return loss_fn(out, yb)
-
-    step = value_and_grad(objective)
+    step = value_and_grad(objective, has_aux=True)  # ((loss, (outputs, new_state)), ∂loss/∂params)
     history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
     with tqdm(total=epochs * n_batches, desc=desc, disable=not progress, leave=False,
               dynamic_ncols=True) as bar:
@@ -135,8 +159,7 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 xb, yb = x[idx], y[idx]
-                aux["state"] = state
-                value, grads = step(params, xb, yb)
+                (value, (out, new_state)), grads = step(params, xb, yb, state)
                 value = float(value)
                 if not np.isfinite(value):
                     raise TrainingDivergedError(
@@ -144,10 +167,10 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
                         f"try a smaller learning rate (the error carries the parameters reached)",
                         params=params, state=state, history=history, epoch=epoch, batch=b)
                 params, opt_state = optimizer.update(params, grads, opt_state, inplace=True)
-                state = aux["new_state"] if state is not None else None
+                state = new_state if state is not None else None
                 total_loss += value * len(idx)
                 if classify:
-                    correct += int(np.sum(np.argmax(aux["out"], axis=-1) == yb))
+                    correct += int(np.sum(np.argmax(out, axis=-1) == yb))
                 bar.update(1)
             history["loss"].append(total_loss / n)
             history["accuracy"].append(correct / n if classify else None)
@@ -164,26 +187,35 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     return FitResult(params=params, state=state, opt_state=opt_state, history=history)
 
 
-def predict(model, params, x, *, state=None, batch_size: int = 1024) -> np.ndarray:
+def predict(model, params, x, *, state=None, batch_size: int = 1024):
     """Network outputs for ``x (N, *input_shape)`` in evaluation mode, computed in batches.
 
-    Returns an array ``(N, *model.output_shape)`` (``(P, N, ...)`` for population parameters).
+    Returns an array ``(N, *model.output_shape)`` (``(P, N, ...)`` for population parameters) in
+    the parameters' dtype, on the device of ``x`` and ``params`` (NumPy or CuPy; give both on the
+    same device). Raises ``ValueError`` if ``x`` does not fit the model.
     """
     if tuple(x.shape[1:]) != model.input_shape:
         raise ValueError(f"x has per-example shape {tuple(x.shape[1:])}, the model expects {model.input_shape}")
     outs = [model.apply(params, x[i:i + batch_size], state) for i in range(0, x.shape[0], batch_size)]
-    return np.concatenate(outs, axis=-1 - len(model.output_shape)) if outs else np.zeros((0,) + model.output_shape)
+    if not outs:
+        return raw_module(x).zeros((0,) + model.output_shape)
+    return raw_module(*outs).concatenate(outs, axis=-1 - len(model.output_shape))
 
 
 def evaluate(model, params, x, y, *, state=None, loss: str | Callable = "cross_entropy",
              batch_size: int = 1024) -> dict:
     """Loss (and accuracy, for integer targets) of ``model`` on ``(x, y)`` in evaluation mode.
 
+    ``x (N, *input_shape)``, ``y (N,)`` int labels or ``(N, D)`` float targets, ``params`` and
+    ``state``: NumPy, or CuPy on one device (the computation stays there; two numbers come back).
     Returns ``{"loss": float, "accuracy": float}`` (no ``accuracy`` for regression targets).
+    Raises ``ValueError`` on mismatched shapes or (cross-entropy) labels outside [0, n_classes).
     """
     _check_xy(model, x, y)
+    loss_fn = get_loss(loss)
+    _check_labels_once(model, loss_fn, y)
     out = predict(model, params, x, state=state, batch_size=batch_size)
-    result = {"loss": float(get_loss(loss)(out, y))}
+    result = {"loss": float(loss_fn(out, y))}
     if _is_classification(y):
         result["accuracy"] = float(nn.accuracy(out, y))
     return result

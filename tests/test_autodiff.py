@@ -40,3 +40,25 @@ def test_extra_arguments_unused_leaves_and_errors():
     assert v == 2.0 and not np.any(g["a"])
     with pytest.raises(TypeError, match="scalar-valued"):
         value_and_grad(lambda p: p["a"] * 2)(params)
+
+
+def test_has_aux_returns_the_auxiliary_results_detached_and_the_same_gradient():
+    model = cnn((1, 8, 8), [4], 10)
+    params, state = model.init(0), model.init_state()
+    rng = np.random.default_rng(2)
+    x, y = rng.random((16, 1, 8, 8), dtype=np.float32), rng.integers(0, 10, 16)
+
+    def loss_and_aux(p):
+        out, new_state = model.apply_with_state(p, x, state, training=True)
+        return nn.cross_entropy(out, y), (out, new_state)
+
+    (v, (out, new_state)), g = value_and_grad(loss_and_aux, has_aux=True)(params)
+    v_ref, g_ref = value_and_grad(lambda p: loss_and_aux(p)[0])(params)
+    assert v == v_ref
+    for a, b in zip(tree_leaves(g), tree_leaves(g_ref)):
+        np.testing.assert_array_equal(a, b)
+    assert type(out) is np.ndarray and out.shape == (16, 10)                 # not an autograd box
+    np.testing.assert_array_equal(out, model.apply_with_state(params, x, state, training=True)[0])
+    assert all(type(a) is np.ndarray for a in tree_leaves(new_state))
+    (v, aux), g = value_and_grad(lambda p: (np.float64(1.0), {"k": 3}), has_aux=True)(params)
+    assert v == 1.0 and aux == {"k": 3} and not np.any(tree_leaves(g)[0])  # constant value: zero gradient

@@ -16,6 +16,30 @@ def test_array_module_is_autograd_numpy_on_cpu():
     assert array_module() is anp
 
 
+def test_is_gpu_module_is_true_only_for_the_imported_cupy_module(monkeypatch):
+    import sys
+    import types
+    for xp in (np, anp, None, 1.0, types.ModuleType("numpy"), types.SimpleNamespace(__name__="cupy")):
+        assert not backend.is_gpu_module(xp)
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)           # CuPy not imported: never
+    assert not backend.is_gpu_module(types.ModuleType("cupy"))
+    fake = types.ModuleType("cupy")
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    assert backend.is_gpu_module(fake) and not backend.is_gpu_module(np)
+    monkeypatch.undo()
+    cupy = backend.cupy_or_none()
+    if cupy is not None:                  # CuPy imports without a GPU: the module test still works
+        assert backend.is_gpu_module(cupy) and not backend.is_gpu_module(cupy.cuda)
+
+
+def test_no_backend_test_by_module_name_outside_backend():
+    """is_gpu_module is the one test for the GPU module: no ``__name__ == "cupy"`` checks elsewhere."""
+    root = pathlib.Path(backend.__file__).parent
+    offenders = [str(p.relative_to(root.parent)) for p in root.rglob("*.py")
+                 if '"cupy"' in p.read_text() and p.name != "backend.py"]
+    assert not offenders, f"compare modules with refimpl.backend.is_gpu_module instead: {offenders}"
+
+
 def test_tree_map_preserves_structure():
     tree = [{"W": np.ones(2), "b": np.zeros(1)}, {}, (np.ones(3),)]
     doubled = tree_map(lambda a: 2 * a, tree)
@@ -54,7 +78,7 @@ def test_gpu_request_fails_clearly_without_cupy_or_device(monkeypatch):
 
 
 def _xp_attributes_used():
-    """Every ``xp.<name>`` and ``array_module(...).<name>`` used in refimpl/."""
+    """Every ``xp.<name>``, ``array_module(...).<name>`` and ``raw_module(...).<name>`` used in refimpl/."""
     names = set()
     for path in pathlib.Path(backend.__file__).parent.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -62,14 +86,14 @@ def _xp_attributes_used():
                 continue
             v = node.value
             if (isinstance(v, ast.Name) and v.id == "xp") or (
-                    isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "array_module"):
+                    isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id in ("array_module", "raw_module")):
                 names.add(node.attr)
     return names
 
 
 def test_scan_finds_the_names_we_know_we_use():
     used = _xp_attributes_used()
-    assert {"tanh", "maximum", "mean"} <= used
+    assert {"tanh", "maximum", "mean", "concatenate", "zeros_like"} <= used
 
 
 def test_every_xp_name_exists_in_cupy():

@@ -239,15 +239,18 @@ def test_evaluate_population_other_layers_and_bad_input():
         population.evaluate_population(m, pop, x[None].repeat(5, 0), y)
 
 
-def test_default_chunk_size_bounds_cpu_activation_memory():
+def test_default_chunk_size_bounds_cpu_activation_memory(monkeypatch):
     m = population.thesis_network()
     per_individual = 512 * 4 * (256 + 128 + 64 + 10)
     c = population.default_chunk_size(m, 1000, 512)
     assert c * per_individual <= population.CPU_ACTIVATION_BUDGET < (c + 1) * per_individual
     assert population.default_chunk_size(m, 3, 512) == 3                 # never more than λ
     assert population.default_chunk_size(m, 1000, 10**6) == 1            # at least one individual
+    import sys
     import types
-    assert population.default_chunk_size(m, 1000, 512, types.SimpleNamespace(__name__="cupy")) == 1000
+    fake_cupy = types.ModuleType("cupy")  # is_gpu_module(xp) is "xp is the imported cupy module"
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy)
+    assert population.default_chunk_size(m, 1000, 512, fake_cupy) == 1000       # the GPU: all at once
 
 
 def test_population_model_must_be_dense_only():

@@ -255,6 +255,11 @@ def test_bad_input_gives_clear_errors():
         nn.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match="target shape"):
         nn.mse(np.zeros((4, 1)), np.zeros(4))
+    nn.check_labels(np.array([0, 2]), 3)
+    nn.check_labels([], 3)
+    for bad in ([0, 3], np.array([[-1, 0]])):
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got range"):
+            nn.check_labels(bad, 3)
     with pytest.raises(ValueError, match="unknown activation"):
         nn.get_activation("swish")
 

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from refimpl.backend import tree_leaves
 from refimpl.optim import SGD, Adam, Adamax, AdamW, get_optimizer
 
 
@@ -62,15 +63,17 @@ def test_invalid_hyperparameters():
     assert get_optimizer("AdamW", lr=0.01) == AdamW(lr=0.01)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opt", [SGD(0.1), SGD(0.1, momentum=0.9), SGD(0.1, momentum=0.9, nesterov=True),
                                  Adam(0.01), AdamW(0.01), Adamax(0.01)])
-def test_inplace_update_equals_pure_update(opt):
+def test_inplace_update_equals_pure_update(opt, dtype):
+    """The in-place path (fit) and the pure path (the equations as written) agree bit for bit."""
     rng = np.random.default_rng(0)
-    params = [{"W": rng.standard_normal((3, 2)).astype(np.float32), "b": np.zeros(2, np.float32)}, {}]
+    params = [{"W": rng.standard_normal((3, 2)).astype(dtype), "b": np.zeros(2, dtype)}, {}]
     state = opt.init(params)
     for _ in range(3):
-        grads = [{"W": rng.standard_normal((3, 2)).astype(np.float32),
-                  "b": rng.standard_normal(2).astype(np.float32)}, {}]
+        grads = [{"W": rng.standard_normal((3, 2)).astype(dtype),
+                  "b": rng.standard_normal(2).astype(dtype)}, {}]
         pure, pure_state = opt.update(params, grads, state)
         W_before = params[0]["W"].copy()
         inplace, state = opt.update(params, grads, state, inplace=True)
@@ -78,5 +81,10 @@ def test_inplace_update_equals_pure_update(opt):
         assert not np.array_equal(params[0]["W"], W_before)           # ... overwritten
         np.testing.assert_array_equal(inplace[0]["W"], pure[0]["W"])  # with the same numbers
         np.testing.assert_array_equal(inplace[0]["b"], pure[0]["b"])
+        assert inplace[0]["W"].dtype == pure[0]["W"].dtype == dtype
+        for k in set(state) - {"step"}:
+            if state[k] is not None:
+                for a, b in zip(tree_leaves(state[k]), tree_leaves(pure_state[k])):
+                    np.testing.assert_array_equal(a, b)
         assert state["step"] == pure_state["step"]
         params = inplace

@@ -79,6 +79,17 @@ def test_bad_input_is_rejected(digits):
         fit(m, p, digits.x_train, digits.y_train, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="unknown loss"):
         fit(m, p, digits.x_train, digits.y_train, loss="hinge", progress=False)
+    bad = digits.y_test.copy()
+    bad[-1] = 10                       # labels are checked once, before any step or batch
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\), got range \[0, 10\]"):
+        fit(m, p, digits.x_train, digits.y_train, validation=(digits.x_test, bad), progress=False)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+        evaluate(m, p, digits.x_test, bad)
+
+
+def test_predict_of_no_examples_is_empty():
+    m = mlp(4, [3], 2)
+    assert predict(m, m.init(0), np.zeros((0, 4), np.float32)).shape == (0, 2)
 
 
 @pytest.mark.data

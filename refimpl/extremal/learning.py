@@ -16,7 +16,10 @@ minimized by gradient descent (Sec. 2.1):
   with respect to start b is the gradient of start b's own loss).
 
 Every loss works per example: ``y`` is ``(B,)`` (one output per start) and ``x`` is
-``(B, m)``; each returns ``(B,)``. All are autograd-traceable.
+``(B, m)``; each returns ``(B,)``. All are autograd-traceable, and all run on the device of
+their ``x``/``y`` (NumPy or CuPy): host constants (μ, σ, masks) are copied there. The
+optimizers :func:`extremize` and :func:`extremize_lbfgs` differentiate with autograd and run on
+the host only.
 
 Two remarks that the paper leaves implicit and this module states:
 
@@ -36,7 +39,7 @@ import numpy as np
 from autograd import grad, value_and_grad
 from scipy.optimize import minimize
 
-from ..backend import array_module
+from ..backend import array_module, is_cupy, tree_leaves
 from ..model import Sequential
 from ..optim import Adam
 
@@ -98,25 +101,31 @@ def extrapolation_loss(x, mu, sigma, c: float = 2.0, kappa1: float = 1.0, *, upp
     Parameters
     ----------
     x : ``(..., m)`` inputs; the sum runs over the last axis, so the result is ``(...)``.
-    mu, sigma : ``(m,)`` mean and standard deviation of the training inputs (σ_i ≥ 0).
+    mu, sigma : ``(m,)`` mean and standard deviation of the training inputs (σ_i ≥ 0), host
+        arrays or sequences (validated on the host, then copied to the device of ``x``), or
+        arrays on the device of ``x`` (then only their shapes are checked: checking values would
+        wait for the GPU).
     c : window half-width in standard deviations (≥ 0). Sec. 3 uses c = 2.
     kappa1 : weight (≥ 0). Sec. 3 (Eq. 3.3) uses κ1 = 1/2; Fig. 1b uses κ1 = 1.
     upper : ``False`` drops the upper branch, as the authors' notebook does by mistake
         (docs/extremal.md; it also counts the lower branch twice, i.e. ``kappa1=2, upper=False``);
         the text's penalty (default) has both branches.
 
+    Returns ``(...)`` on the device of ``x``, float64 for float64 ``x`` (μ, σ are float64).
     Raises ``ValueError`` on shape mismatches or a negative c, κ1 or σ.
     """
     _check_nonnegative(c=c, kappa1=kappa1)
-    mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+    xp = array_module(x)
+    if not (is_cupy(mu) or is_cupy(sigma)):
+        mu, sigma = np.asarray(mu, dtype=float), np.asarray(sigma, dtype=float)
+        if np.any(sigma < 0) or not np.all(np.isfinite(sigma)) or not np.all(np.isfinite(mu)):
+            raise ValueError("sigma must be finite and >= 0 and mu finite")
     if mu.ndim != 1 or mu.shape != sigma.shape:
         raise ValueError(f"mu and sigma must be 1-D of equal length, got {mu.shape} and {sigma.shape}")
-    if np.any(sigma < 0) or not np.all(np.isfinite(sigma)) or not np.all(np.isfinite(mu)):
-        raise ValueError("sigma must be finite and >= 0 and mu finite")
-    if np.shape(x)[-1:] != mu.shape:
-        raise ValueError(f"x has {np.shape(x)[-1] if np.ndim(x) else 0} features (shape {np.shape(x)}) "
+    if tuple(x.shape[-1:]) != mu.shape:
+        raise ValueError(f"x has {x.shape[-1] if x.ndim else 0} features (shape {tuple(x.shape)}) "
                          f"but mu/sigma have {mu.shape[0]}")
-    xp = array_module(x)
+    mu, sigma = xp.asarray(mu), xp.asarray(sigma)  # to the device of x
     below = xp.maximum(mu - c * sigma - x, 0.0) ** 2
     penalty = below + xp.maximum(x - (mu + c * sigma), 0.0) ** 2 if upper else below
     return kappa1 * xp.sum(penalty, axis=-1)
@@ -125,16 +134,17 @@ def extrapolation_loss(x, mu, sigma, c: float = 2.0, kappa1: float = 1.0, *, upp
 def positive_input_loss(x, kappa3: float = 1.0, mask=None):
     """Eq. 2.8: ``L3 = κ3 Σ_i {−x_i if x_i < 0, 0 otherwise}`` over the last axis of ``x (..., m)``.
 
-    ``mask`` (optional ``(m,)`` booleans) restricts the sum to the components that must be
-    positive ("(some of) the components"). Raises ``ValueError`` if κ3 < 0 or the mask does not fit.
+    ``mask`` (optional ``(m,)`` booleans, host or on the device of ``x``, copied there) restricts
+    the sum to the components that must be positive ("(some of) the components"). Returns
+    ``(...)`` on the device of ``x``. Raises ``ValueError`` if κ3 < 0 or the mask does not fit.
     """
     _check_nonnegative(kappa3=kappa3)
     xp = array_module(x)
     neg = xp.maximum(-x, 0.0)
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != np.shape(x)[-1:]:
-            raise ValueError(f"mask has shape {mask.shape}, x has {np.shape(x)[-1]} features")
+        mask = xp.asarray(mask, dtype=bool)  # to the device of x
+        if tuple(mask.shape) != tuple(x.shape[-1:]):
+            raise ValueError(f"mask has shape {tuple(mask.shape)}, x has {x.shape[-1]} features")
         neg = neg * mask
     return kappa3 * xp.sum(neg, axis=-1)
 
@@ -213,6 +223,10 @@ def _objective_from(objective, kappa):
 
 def _prepare(model, params, x_init, objective, kappa, output_index, bounds):
     """Validate the common arguments; returns float64 starts (B, *input_shape), L̂, box or Nones."""
+    if any(is_cupy(a) for a in (x_init, *tree_leaves(params))):
+        raise TypeError("extremal learning differentiates with autograd, which works on NumPy arrays only: "
+                        "pass host parameters and starts (refimpl.backend.asnumpy); the losses of this "
+                        "module themselves also run on CuPy")
     x0 = np.asarray(x_init, dtype=np.float64)
     if isinstance(model, Sequential):
         shape = model.input_shape
@@ -272,8 +286,9 @@ def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa
     record_every : trajectory stride (default ``max(1, steps // 200)``).
 
     Returns an :class:`ExtremalResult`; for a single start (no batch axis) its arrays still carry
-    a batch axis of length 1. Raises ``ValueError`` for a wrongly shaped or non-finite ``x_init``,
-    κ ≤ 0, a missing ``output_index``, non-positive ``steps`` or malformed ``bounds``.
+    a batch axis of length 1. Runs on the host (autograd). Raises ``ValueError`` for a wrongly
+    shaped or non-finite ``x_init``, κ ≤ 0, a missing ``output_index``, non-positive ``steps`` or
+    malformed ``bounds``; ``TypeError`` for CuPy parameters or starts.
     """
     x0, loss_hat, lo, hi = _prepare(model, params, x_init, objective, kappa, output_index, bounds)
     if not (isinstance(steps, (int, np.integer)) and steps >= 1):

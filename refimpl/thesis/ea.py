@@ -35,8 +35,9 @@ import numpy as np
 
 from .. import nn
 from ..atomic import atomic_file
-from ..backend import as_generator, asnumpy, is_cupy, to_device, tree_leaves, tree_map
+from ..backend import as_generator, asnumpy, to_device, tree_leaves, tree_map
 from ..model import Sequential
+from ..train import evaluate
 from .operators import (CROSSOVERS, SIGMA_CONTROLS, _check_lambda, _xp_of, arithmetic_crossover, concatenate,
                         decayed_sigma, individual, inherit_fitness, n_truncation, normal_mutation, offspring_counts,
                         population_size, self_adapt_sigma, take, truncation_selection, uniform_crossover)
@@ -202,6 +203,13 @@ def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
     parents drawn uniformly from T; P ← E ∪ C ∪ M. The mutation strength follows
     ``config.sigma_control`` (module docstring). Returns the new state and a
     :class:`GenerationInfo` about the evaluated population.
+
+    Devices: ``x``, ``y`` and the population on one device; everything per gene stays there, the
+    (λ,) fitness and σ bookkeeping is on the host. Labels on the GPU are not range-checked here
+    (:func:`evolve` checks them once). CPU and GPU runs with the same seed differ: the crossover
+    masks and mutation noise come from different generators (NumPy's, CuPy's; see
+    :mod:`refimpl.thesis.operators`) and the losses are rounded differently, so selections
+    diverge after a few generations. Each backend is reproducible on its own.
     """
     cfg = config
     rng = state.rng
@@ -281,14 +289,6 @@ def _empty_history() -> dict:
                             "sigma_mean", "sigma_std", "seconds")}
 
 
-def _single_accuracy(model, params, x, y, batch: int = 2048) -> float:
-    correct = 0.0
-    for s in range(0, len(y), batch):
-        logits = model.apply(params, x[s:s + batch])
-        correct += float(asnumpy(nn.accuracy(logits, y[s:s + batch]))) * len(y[s:s + batch])
-    return correct / len(y)
-
-
 def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations: int,
            seed: int | np.random.Generator = 0, x_val=None, y_val=None, record_every: int = 100,
            device: str = "cpu", chunk_size: int | None | str = "auto", checkpoint: str | os.PathLike | None = None,
@@ -306,7 +306,11 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     from it (bit-identical to an uninterrupted run), and it is rewritten atomically every
     ``checkpoint_every`` generations and at the end. ``callback(state, info)`` is called after
     every generation. ``chunk_size``: see :func:`evaluate_population`. Raises ``ValueError``
-    for bad data or settings.
+    for bad data or settings, or labels outside [0, n_classes) (checked once, on the host).
+
+    ``device="gpu"`` follows a different random path than ``"cpu"`` with the same seed (see
+    :func:`generation`): the two give statistically equivalent runs, not equal ones; a
+    checkpoint resumes bit for bit only on the device it was written on.
     """
     if not isinstance(generations, (int, np.integer)) or generations < 0:
         raise ValueError(f"generations must be an int >= 0, got {generations!r}")
@@ -321,6 +325,9 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
         raise ValueError(f"batch_size {config.batch_size} exceeds the {len(y_train)} training examples")
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
+    nn.check_labels(y_train, model.output_shape[-1])  # once, on the host (the GPU loss skips it)
+    if y_val is not None:
+        nn.check_labels(y_val, model.output_shape[-1])
 
     history = _empty_history()
     if checkpoint is not None and Path(checkpoint).exists():
@@ -340,8 +347,8 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     best_params = None
     while state.generation < generations:
         idx = state.rng.choice(len(y_train), size=config.batch_size, replace=False)
-        idx_dev = xp.asarray(idx) if is_cupy(xs) else idx
-        new_state, info = generation(model, state, xs[idx_dev], ys[idx_dev], config, chunk_size=chunk_size)
+        idx = xp.asarray(idx)  # to the data's device
+        new_state, info = generation(model, state, xs[idx], ys[idx], config, chunk_size=chunk_size)
         t = new_state.generation
         last = t == generations
         if last or t % record_every == 0:
@@ -349,7 +356,7 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
             history["generation"].append(t)
             history["best_loss"].append(float(info.loss[info.best]))
             history["mean_loss"].append(float(np.mean(info.loss)))
-            history["val_accuracy"].append(_single_accuracy(model, best_params, xv, yv) if xv is not None else None)
+            history["val_accuracy"].append(evaluate(model, best_params, xv, yv)["accuracy"] if xv is not None else None)
             history["sigma_mean"].append(float(np.mean(info.sigma)))
             history["sigma_std"].append(float(np.std(info.sigma)))
             history["seconds"].append(time.perf_counter() - start)

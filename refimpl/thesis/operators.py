@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_module, asnumpy, tree_leaves, tree_map
+from ..backend import array_module, asnumpy, is_gpu_module, tree_leaves, tree_map
 
 __all__ = [
     "CROSSOVERS", "SIGMA_CONTROLS", "population_size", "take", "concatenate", "individual",
@@ -109,7 +109,7 @@ def _draw(xp, rng: np.random.Generator, kind: str, shape, dtype):
     """
     dtype = np.dtype(dtype)
     draw_dtype = np.float32 if dtype == np.float32 else np.float64
-    if getattr(xp, "__name__", "") == "cupy":
+    if is_gpu_module(xp):
         rs = xp.random.RandomState(int(rng.integers(2**63 - 1)))
         out = rs.standard_normal(shape, dtype=draw_dtype) if kind == "normal" else \
             rs.random_sample(shape, dtype=draw_dtype)
@@ -135,7 +135,8 @@ def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5):
     ``x1``, ``x2``: populations (pytrees with leading axis n) of equal structure and shapes,
     any float dtype, NumPy or CuPy; the child population has the same shapes, dtypes, device.
     The thesis uses p = ½; the authors' code passes the fitter parent as ``x1``.
-    Raises ``ValueError`` for mismatched parents or p outside [0, 1], ``TypeError`` for a bad rng.
+    The mask is drawn on the genome's device, so NumPy and CuPy give different children for the
+    same ``rng`` (module docstring). Raises ``ValueError`` for mismatched parents or p outside [0, 1], ``TypeError`` for a bad rng.
     """
     _check_rng(rng)
     if not 0.0 <= p <= 1.0:
@@ -148,7 +149,7 @@ def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5):
 def _mask(xp, rng, shape, p):
     """Boolean array of ``shape``, each entry True with probability p. On NumPy with p = ½ it
     unpacks random bytes (8 fair bits per byte, several times faster than comparing uniforms)."""
-    if p == 0.5 and getattr(xp, "__name__", "") != "cupy":
+    if p == 0.5 and not is_gpu_module(xp):
         n = int(np.prod(shape))
         bits = np.unpackbits(rng.integers(0, 256, size=(n + 7) // 8, dtype=np.uint8), count=n)
         return bits.view(bool).reshape(shape)
@@ -190,7 +191,8 @@ def normal_mutation(x, sigma, rng: np.random.Generator):
 
     ``x``: population (leading axis n), float32/float64, NumPy or CuPy. ``sigma``: the mutation
     strength, a scalar or an ``(n,)`` array (one σ per individual, for self-adaptation); > 0.
-    Noise is drawn in the genome's dtype on its device. Returns the mutated population.
+    Noise is drawn in the genome's dtype on its device (NumPy and CuPy give different noise for
+    the same ``rng``, see the module docstring). Returns the mutated population.
     Raises ``ValueError`` for σ ≤ 0 or a σ array of the wrong length.
     """
     _check_rng(rng)
