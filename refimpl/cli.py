@@ -131,6 +131,7 @@ def _data(args) -> int:
 # ---- run ------------------------------------------------------------------------------------
 
 def _run(args) -> int:
+    """``refimpl run [CHAPTER ...] [OPTIONS]``: chapters/run_all.py with ``--only CHAPTER ...``."""
     script = REPO / "chapters" / "run_all.py"
     if not script.is_file():
         return _fail("refimpl run", f"{script} not found: `refimpl run` needs a source checkout of refimpl "
@@ -143,7 +144,6 @@ def _run(args) -> int:
     spec = importlib.util.spec_from_file_location("refimpl_run_all", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.__dict__["PROG"] = "refimpl run"
     return module.main(argv, prog="refimpl run")
 
 
@@ -221,7 +221,11 @@ def _non_negative_float(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:   # everything after `run` is run_all's (argparse would claim --help)
+        args = argparse.Namespace(rest=argv[1:], func=_run)
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -243,7 +243,8 @@ class Report:
             for (name, where), per in sorted(nc.items()):
                 why = self._why_absent(name, where)
                 chap = ", ".join(f"{c} {n:,}" for c, n in per.items())
-                fix = f"; `refimpl data get {name}` makes them comparable" if where == "candidate" else ""
+                fix = (f"; `refimpl data get {name}` makes them comparable"
+                       if where == "candidate" and "refimpl data get" not in why and " " not in name else "")
                 items.append(f"{sum(per.values()):,} not comparable because data set {name} was absent in the "
                              f"{where} ({chap}){': ' + why if why else ''}{fix}")
             parts.append("; ".join(items))
