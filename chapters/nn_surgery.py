@@ -296,7 +296,7 @@ def main(argv=None):
         seeds = [s + args.seed for s in seeds]
     datasets = [args.dataset] if args.dataset else (["digits", "fashion-mnist"] if args.scale == "quick"
                                                     else list(PAPER_DATASETS))
-    notes, data = list(NOTES), DataSets()
+    notes, dsets = list(NOTES), DataSets()
     ckpt_dir = out / "checkpoints" if args.scale == "paper" else None
     if args.scale == "quick" and not args.dataset:
         notes.append("Quick scale runs Fashion-MNIST (when its files are present) on a seeded 5,000 / 1,000 image "
@@ -316,9 +316,9 @@ def main(argv=None):
         try:
             data = load(ds, args.scale, seed=0)
         except (DatasetNotFoundError, KeyError) as e:
-            data.skip(ds, e if isinstance(e, DatasetNotFoundError) else e.args[0])
+            dsets.skip(ds, e if isinstance(e, DatasetNotFoundError) else e.args[0])
             continue
-        data.use(ds)
+        dsets.use(ds)
         plan = setting["runs"] if args.dataset else setting.get("runs_by_dataset", {}).get(ds, setting["runs"])
         for topo, n_seeds in plan.items():
             for seed in seeds[:n_seeds]:
@@ -342,8 +342,8 @@ def main(argv=None):
         rows = table3_rows(runs)
         tables[f"table3_{ds}"] = table(TABLE3_COLUMNS, rows, key="topology", dataset=ds, tolerance=accuracy,
                                        column_tolerances=TABLE3_TOLERANCES)
-        data.label(f"metrics/runs/{ds}", ds)
-        data.label(f"metrics/summary/{ds}", ds)
+        dsets.label(f"metrics/runs/{ds}", ds)
+        dsets.label(f"metrics/summary/{ds}", ds)
         print_table(f"Table 3 ({ds}, test accuracy, {args.scale} scale)", TABLE3_COLUMNS, rows)
         if ds in PAPER_TABLE3:
             prow = [[t, *v] for t, v in PAPER_TABLE3[ds].items()]
@@ -353,7 +353,7 @@ def main(argv=None):
             notes.append(f"{ds} is not in the paper's Table 3; compare trends only.")
 
     if not results_by_ds:
-        return data.nothing_ran()
+        return dsets.nothing_ran()
     # Table 1 from the first decision point of the first medium-topology run (else any run)
     first = next((r for runs in results_by_ds.values() for r in runs if r["topology"] == "medium"),
                  next((r for runs in results_by_ds.values() for r in runs), None))
@@ -381,7 +381,7 @@ def main(argv=None):
             if r is not None:
                 fig_run(r, f"{ds0}, {topo} topology, seed {r['seed']}", out / f"{fig}.png")
 
-    for ds, why in data.absent.items():
+    for ds, why in dsets.absent.items():
         notes.append(f"skipped {ds}: {why}")
     summary = {}
     for ds, runs in results_by_ds.items():
@@ -421,7 +421,7 @@ def main(argv=None):
         seeds=seeds, metrics=metrics, tables=tables,
         paper={"table1": [list(r) for r in PAPER_TABLE1], "table3": {ds: {t: list(v) for t, v in d.items()}
                                                                       for ds, d in PAPER_TABLE3.items()}},
-        notes=notes, elapsed_seconds=float(sw), datasets=data.report(),
+        notes=notes, elapsed_seconds=float(sw), datasets=dsets.report(),
         tolerances={"config": EXACT, "metrics": accuracy, "metrics/eq16_table1_max_abs_diff": EXACT,
                     **{f"metrics/summary/*/*/{k}": v for k, v in SUMMARY_TOLERANCES.items()}})
     write_results(out / "results.json", res)
