@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def _rel(path: Path) -> str:
 def _run_chapter(cmd: list[str]) -> tuple[int, bool]:
     """Run one chapter; (exit status, interrupted). On Ctrl-C the chapter (which got the same
     SIGINT from the terminal) is given time to stop cleanly, then asked again, then killed."""
-    proc = subprocess.Popen(cmd, cwd=REPO)
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "REFIMPL_RUN_ALL": "1"})
     try:
         return proc.wait(), False
     except KeyboardInterrupt:
