@@ -2,43 +2,198 @@
 
 Each chapter is run as ``python chapters/<name>.py [--scale quick|paper] [--dataset NAME]
 [--seed N] [--out DIR] [--device cpu|gpu] [--no-progress]``. Chapters import this module
-(``chapters/`` is on ``sys.path`` when a script in it runs); it only parses arguments and
-prepares the output folder — the methods live in ``refimpl``.
+(``chapters/`` is on ``sys.path`` when a script in it runs); it parses and checks the options
+(one place for the contract every chapter follows), prepares the output folder, records which
+data sets ran or were absent, and turns Ctrl-C into a one-line message — the methods live in
+``refimpl``.
+
+The contract:
+
+* ``--seed`` is a non-negative integer; ``--dataset`` one of the chapter's data sets (an
+  unknown name is a command-line error naming the valid ones); ``--device gpu`` only for a
+  chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are one line,
+  exit status 2.
+* Outputs go to ``runs/<scale>/<chapter>/`` (git-ignored) unless ``--out`` names another folder;
+  the committed reference ``figures/<chapter>/`` is rewritten only when named with ``--out``
+  (or by ``chapters/run_all.py --update-reference``).
+* An absent data set is reported as skipped, with every folder searched and
+  ``refimpl data get NAME``; the exit status is 0 if at least one data set ran, 3 if none could
+  (nothing is written then).
+* Ctrl-C stops with a one-line message and exit status 130; every file is written atomically,
+  so none is left half-written.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: chapter script -> its output folder name (runs/<scale>/<name>, figures/<name>)
+CHAPTER_OUTPUT = {
+    "interval_significance": "interval",
+    "nn_surgery": "surgery",
+    "accountable_accuracy": "accountability",
+    "thesis_ch5_evolution": "thesis_ch5",
+    "thesis_ch6_atari": "thesis_ch6",
+    "thesis_ch7_nas": "thesis_ch7",
+    "thesis_ch8_lws": "thesis_ch8",
+    "extremal_learning": "extremal",
+}
 
-def chapter_parser(doc: str, *, default_dataset: str | None = None,
-                   datasets: tuple[str, ...] | None = None) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the common chapter options; ``doc`` is the script's docstring."""
-    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+#: output names of the chapters with a GPU path (--device gpu); the others reject it
+GPU_CHAPTERS = ("thesis_ch5",)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EXIT_STATUS_HELP = """exit status:
+  0    finished; at least one data set ran (absent ones are reported as skipped, with where
+       they were searched and `refimpl data get NAME`)
+  1    failed (the message says why)
+  2    command-line error: a negative --seed, an unknown --dataset, --device gpu for a chapter
+       without a GPU path or on a machine without a usable GPU
+  3    no data set could be run (all absent); nothing is written
+  130  interrupted (Ctrl-C); every file written so far is complete (files are written atomically)
+
+outputs: runs/<scale>/<chapter>/ in the repository (git-ignored) unless --out names a folder;
+the committed reference figures/<chapter>/ is rewritten only when named with --out."""
+
+
+class ChapterArgumentParser(argparse.ArgumentParser):
+    """Errors are one line (``script: error: message (see script --help)``), exit status 2;
+    ``parse_args`` also checks ``--device`` against the chapter's GPU support."""
+
+    gpu: bool = False
+    gpu_note: str = ""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        ns = super().parse_args(args, namespace)
+        if ns.device == "gpu":
+            if not self.gpu:
+                self.error(f"argument --device: this chapter has no GPU path{self.gpu_note}; use --device cpu")
+            from refimpl.backend import GPUUnavailableError, to_device  # noqa: PLC0415
+            try:
+                import numpy as np  # noqa: PLC0415
+                to_device([np.zeros(1)], "gpu")
+            except GPUUnavailableError as e:
+                self.error(f"argument --device: gpu is not usable here: {' '.join(str(e).split())}")
+        return ns
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def chapter_parser(doc: str, *, chapter: str, datasets: tuple[str, ...], default_dataset: str | None = None,
+                   gpu_note: str = "") -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the common chapter options.
+
+    Args:
+        doc: the script's docstring (the --help text).
+        chapter: the output folder name (``runs/<scale>/<chapter>``).
+        datasets: the names ``--dataset`` accepts.
+        default_dataset: the default for ``--dataset`` (None: the chapter's choice per scale).
+        gpu_note: said after "this chapter has no GPU path" (e.g. why). Whether a chapter has
+            a GPU path is :data:`GPU_CHAPTERS`; ``--device gpu`` is an error for the others.
+    """
+    gpu = chapter in GPU_CHAPTERS
+    p = ChapterArgumentParser(description=doc, epilog=EXIT_STATUS_HELP,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.gpu, p.gpu_note = gpu, gpu_note
     p.add_argument("--scale", choices=("quick", "paper"), default="quick",
                    help="quick: minutes on 2 CPU cores on the embedded data (default); "
                         "paper: the document's settings and data sets (hours; resumable)")
-    p.add_argument("--dataset", default=default_dataset, choices=datasets,
-                   help="data set to use (default: the chapter's choice for the scale)")
-    p.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    p.add_argument("--dataset", default=default_dataset, choices=datasets, metavar="NAME",
+                   help=f"data set to use, one of: {', '.join(datasets)} (default: the chapter's choice "
+                        "for the scale)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="base random seed, >= 0 (default 0)")
     p.add_argument("--out", type=Path, default=None,
-                   help="output folder for results.json and figures (default figures/<chapter>)")
+                   help=f"output folder for results.json and figures (default runs/<scale>/{chapter} in the "
+                        f"repository; the committed reference figures/{chapter} is rewritten only when named here)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
-                   help="gpu runs the population-batched parts on CuPy (needs the [gpu] extra)")
+                   help=("gpu runs the population-batched parts on CuPy (needs the [gpu] extra)" if gpu else
+                         "cpu only: this chapter has no GPU path (gpu is rejected)"))
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="hide progress bars")
+    p.set_defaults(chapter=chapter)
     return p
 
 
-def output_dir(args: argparse.Namespace, chapter: str) -> Path:
-    """``args.out`` or ``figures/<chapter>``, created."""
-    out = args.out if args.out is not None else REPO / "figures" / chapter
+def output_dir(args: argparse.Namespace, chapter: str | None = None) -> Path:
+    """``args.out`` or ``runs/<scale>/<chapter>`` in the repository, created."""
+    chapter = chapter or args.chapter
+    out = args.out if args.out is not None else REPO / "runs" / args.scale / chapter
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+class DataSets:
+    """Which data sets a chapter ran, which were absent (and why), and which results came from
+    which — the ``datasets`` entry of results.json (``make_results(datasets=ds.report())``)."""
+
+    def __init__(self):
+        self.used: list[str] = []
+        self.absent: dict[str, str] = {}
+        self.entries: dict[str, str | list[str]] = {}
+
+    def use(self, name: str) -> None:
+        """Record that ``name`` ran."""
+        if name not in self.used:
+            self.used.append(name)
+
+    def skip(self, name: str, reason) -> str:
+        """Record ``name`` as skipped and print one line saying why; ``reason`` is a string or a
+        ``DatasetNotFoundError`` (then: every folder searched and ``refimpl data get NAME``)."""
+        searched = getattr(reason, "searched", None)
+        if searched is not None:
+            text = (f"not found (searched {', '.join(str(d) for d in searched)}); "
+                    f"get it with `refimpl data get {name}`")
+        else:
+            text = " ".join(str(reason).split()).strip("'\"")
+        self.absent[name] = text
+        print(f"[skip] {name}: {text}", file=sys.stderr, flush=True)
+        return text
+
+    def label(self, pattern: str, names: str | list[str]) -> None:
+        """Say that the results under path ``pattern`` (e.g. ``metrics/runs/digits``) came from ``names``."""
+        self.entries[pattern] = names if isinstance(names, str) else list(names)
+
+    def report(self) -> dict:
+        return {"used": list(self.used), "absent": dict(self.absent), "entries": dict(self.entries)}
+
+    def nothing_ran(self, script: str | None = None) -> int:
+        """Print that no data set could be run and return exit status 3."""
+        script = script or Path(sys.argv[0]).name
+        print(f"{script}: no data set could be run ({', '.join(self.absent) or 'none requested'} absent); "
+              f"nothing written; exit status {EXIT_NO_DATA}", file=sys.stderr)
+        return EXIT_NO_DATA
+
+
+def run(main) -> None:
+    """Run a chapter's ``main()`` as a script: exit with the status it returns (None: 0); Ctrl-C
+    prints one line and exits 130."""
+    script = Path(sys.argv[0]).name
+    try:
+        status = main()
+    except KeyboardInterrupt:
+        if not os.environ.get("REFIMPL_RUN_ALL"):   # under run_all, run_all says it (one line in all)
+            print(f"\n{script}: interrupted; every file written so far is complete (files are written atomically), "
+                  "none half-written", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(status or EXIT_OK)
 
 
 def print_table(title: str, columns: list[str], rows: list[list], file=sys.stdout) -> None:

@@ -51,12 +51,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
 from refimpl import data  # noqa: E402
 from refimpl.accountability import (CODE_INIT, TEXT_INIT, NetworkObjective, UserIntent, asa_search,  # noqa: E402
                                     expected_restart_gain, paper_model, restart_search)
-from refimpl.results import make_results, save_figure, table, write_atomic, write_results  # noqa: E402
+from refimpl.results import (EXACT, make_results, over_seeds, save_figure, table, trained,  # noqa: E402
+                             write_atomic, write_results)
 from refimpl.accountability import verify  # noqa: E402
 
 PAPER_GAIN_PCT = {"MNIST-1": 0.04, "MNIST-2": 4.02, "MNIST-4": 3.17,
@@ -326,8 +327,8 @@ def figures(out: Path, summaries: dict, deltas, n_restart_budget, data_desc: dic
 
 
 def main(argv=None):
-    args = chapter_parser(__doc__).parse_args(argv)
-    out = output_dir(args, "accountability")
+    args = chapter_parser(__doc__, chapter="accountability", datasets=("mnist", "fashion-mnist")).parse_args(argv)
+    out = output_dir(args)
     cfg = SETTINGS[args.scale]
     sw = Stopwatch()
     try:  # one BLAS thread: these matmuls are small, and threads thrash on a shared machine
@@ -349,20 +350,23 @@ def main(argv=None):
         if args.scale == "paper":
             write_atomic(ckpt_path, json.dumps({"settings": settings, "runs": checkpoint}))
 
-    notes, skipped, data_desc = [], {}, {}
+    notes, data_desc, dsets = [], {}, DataSets()
+    # the data set each family of models is trained on (--dataset mnist: the MNIST family, digits at quick scale)
+    family_data = {"MNIST": "digits" if args.scale == "quick" else "mnist", "FMNIST": "fashion-mnist"}
+    families = [f for f in ("MNIST", "FMNIST")
+                if args.dataset is None or args.dataset == {"MNIST": "mnist", "FMNIST": "fashion-mnist"}[f]]
     seeds = [args.seed + k for k in range(cfg["n_seeds"])]
     by_seed = {seed: {} for seed in seeds}        # text reading, per seed: model -> summary
     text_summ, code_summ, objectives = by_seed[args.seed], {}, {}
-    for family in ("MNIST", "FMNIST"):
+    for family in families:
         for seed in seeds:  # later seeds also redraw the digits split and the Fashion-MNIST subset
             try:
                 xtr, ytr, xte, yte, desc = load_data(family, args.scale, cfg, seed)
             except data.DatasetNotFoundError as e:
-                skipped[family] = str(e).splitlines()[0]
-                notes.append(f"{family} models skipped: {skipped[family]}")
-                print(f"[skip] {family}: {skipped[family]}")
+                notes.append(f"{family} models skipped: {dsets.skip(family_data[family], e)}")
                 break
             if seed == args.seed:
+                dsets.use(family_data[family])
                 data_desc[family] = desc
             readings = [("text", TEXT_INIT, True, cfg["deltas"], cfg["n_trials"], cfg["n_restarts"], by_seed[seed])]
             if seed == args.seed:
@@ -397,7 +401,7 @@ def main(argv=None):
               f"layers shifted {lr['layers_reached']}  [{float(sw):.0f}s]", flush=True)
 
     if not text_summ:
-        raise SystemExit("no data set available: " + "; ".join(skipped.values()))
+        return dsets.nothing_ran()
 
     # --------------------------------------------------------------------- tables
     deltas = list(cfg["deltas"])
@@ -608,11 +612,21 @@ def main(argv=None):
         "improving step continues the walk only with probability exp(−Obj/L′) while a worse step always continues "
         "(the reverse of textbook simulated annealing), and a finished layer keeps its last shift, not its best.",
     ]
+    # refimpl verify: which data set each result came from, and how far another run may lie from it
+    def of_rows(rows, col=0):
+        return [family_data[r[col].split("-")[0]] for r in rows]
+    pct = trained(3.0, what="percent / percentage points")
+    for family, ds_name in family_data.items():
+        dsets.label(f"metrics/*/{family}-*", ds_name)
+        dsets.label(f"metrics/text_other_seeds/*/{family}-*", ds_name)
+        dsets.label(f"config/data/{family}", ds_name)
+    dsets.label("metrics/equal_budget", list(dsets.used))
+    dsets.label("metrics/specs", family_data[name.split("-")[0]])   # the spec's model (name, above)
     results = make_results(
         document="accountability", experiment="seed variance; δ-search (Algorithm 1) vs restart baseline; RQ1-RQ3",
         scale=args.scale,
         config={**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, "seed": args.seed,
-                "batch_size": 100, "learning_rate": 1e-3, "data": data_desc, "skipped": skipped,
+                "batch_size": 100, "learning_rate": 1e-3, "data": data_desc,
                 "init_text": TEXT_INIT.describe(), "init_code": CODE_INIT.describe(),
                 "batch_order_text": "reshuffled every epoch", "batch_order_code": "fixed data order"},
         seeds=seeds,
@@ -629,17 +643,34 @@ def main(argv=None):
                      for seed, summ in by_seed.items() if seed != args.seed},
                  "layers_explored": layers_explored, "long_runs": long_runs,
                  "specs": verdicts},
-        tables={"rq2_gains": table(gain_cols, gain_rows), "rq1_gain_per_delta": table(rq1_cols, rq1_rows),
-                "equal_budget": table(cmp_cols, cmp_rows), "equal_budget_per_model": table(pm_cols, pm_rows),
-                "equal_budget_tests": table(st_cols, st_rows), "long_runs": table(long_cols, long_rows),
-                "code_reading": table(code_cols, code_rows),
-                "seed_variance": table(sv_cols, sv_rows), "rq3_time": table(rq3_cols, rq3_rows)},
+        tables={"rq2_gains": table(gain_cols, gain_rows, dataset=of_rows(gain_rows), tolerance=pct,
+                                   column_tolerances={"restart trials": EXACT}),
+                "rq1_gain_per_delta": table(rq1_cols, rq1_rows, dataset=of_rows(rq1_rows), tolerance=pct),
+                "equal_budget": table(cmp_cols, cmp_rows, key=["seed", "model", "δ"],
+                                      dataset=of_rows(cmp_rows, col=1), tolerance=pct,
+                                      column_tolerances={"trials": EXACT}),
+                "equal_budget_per_model": table(pm_cols, pm_rows, key=["seed", "model"],
+                                                dataset=of_rows(pm_rows, col=1), tolerance=pct,
+                                                column_tolerances={"δ-searches": EXACT}),
+                "equal_budget_tests": table(st_cols, st_rows, dataset=list(dsets.used),
+                                            tolerance=over_seeds(3.0, what="counts and p-values over 6 models")),
+                "long_runs": table(long_cols, long_rows, key=["model", "seed"], dataset=of_rows(long_rows),
+                                   tolerance=pct),
+                "code_reading": table(code_cols, code_rows, dataset=of_rows(code_rows), tolerance=pct),
+                "seed_variance": table(sv_cols, sv_rows, key=["model", "reading"], dataset=of_rows(sv_rows),
+                                       tolerance=pct, column_tolerances={"runs": EXACT}),
+                "rq3_time": table(rq3_cols, rq3_rows, dataset=of_rows(rq3_rows))},
+        datasets=dsets.report(), free_text=["metrics/specs/*/spec", "metrics/specs/*/message"],
+        tolerances={"config": EXACT, "metrics": trained(0.03, what="training accuracies and gains (fractions)"),
+                    "metrics/equal_budget": over_seeds(0.02, what="mean/standard error of gain differences"),
+                    "metrics/layers_explored": over_seeds(3.0, what="counts of shifted trials per layer")},
         paper={"gain_pct": PAPER_GAIN_PCT, "base_accuracy_pct": PAPER_BASE_ACC_PCT, "deltas": list(PAPER_DELTAS),
                "best_deltas": [0.0025, 0.003], "trials": 50},
         notes=notes, elapsed_seconds=float(sw))
     write_results(out / "results.json", results)
     print(f"\nwrote {out / 'results.json'} and figures ({float(sw):.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
 from refimpl import extremal as ex  # noqa: E402
 from refimpl.extremal import milp  # noqa: E402
@@ -46,7 +46,8 @@ from refimpl.data import g_true, health_data  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.nn import truncated_normal  # noqa: E402
 from refimpl.optim import Adam  # noqa: E402
-from refimpl.results import make_results, save_figure, table, write_results  # noqa: E402
+from refimpl.results import (DETERMINISTIC, EXACT, make_results, over_seeds, save_figure, table,  # noqa: E402
+                             tolerance, trained, write_results)
 from refimpl.train import fit, predict  # noqa: E402
 
 PAPER = {
@@ -87,10 +88,11 @@ def sec3_losses(mu, sigma):
 
 
 def main(argv=None):
-    args = chapter_parser(__doc__).parse_args(argv)
-    out = output_dir(args, "extremal")
-    if args.device == "gpu":
-        print("note: this chapter is tiny and runs on the CPU; --device gpu is ignored")
+    args = chapter_parser(__doc__, chapter="extremal", datasets=("health",),
+                          gpu_note=" (the network is tiny; it runs on the CPU)").parse_args(argv)
+    out = output_dir(args)
+    dsets = DataSets()
+    dsets.use("health")
     cfg = SCALES[args.scale]
     clock = Stopwatch()
     rng = np.random.default_rng(args.seed)
@@ -225,6 +227,8 @@ def main(argv=None):
         else "paper-scale settings of the authors' notebook.",
         f"{n_converged} of {cfg['starts']} L1+L2 starts end within 0.01 (max norm) of the best start's x̂.",
     ]
+    # refimpl verify: x̂, f and g_true follow the float32-trained network
+    fitted_tol = trained(0.05, what="inputs and outputs of the fitted network")
     results = make_results(
         document="extremal", experiment="Sec. 3 health toy: extremal learning + MILP certification",
         scale=args.scale, seeds=[args.seed],
@@ -241,10 +245,19 @@ def main(argv=None):
                  "milp": {"value": cert.value, "bound": cert.bound, "x": cert.x, "n_binary": cert.n_binary,
                           "nodes": cert.nodes, "status": cert.status},
                  "max_in_window_local_minus_bound": exceed},
-        tables={"eq_3_6": table(cols, rows), "certification": table(cert_cols, cert_rows)},
-        paper=PAPER, notes=notes, elapsed_seconds=float(clock))
+        tables={"eq_3_6": table(cols, rows, tolerance=fitted_tol),
+                "certification": table(cert_cols, cert_rows, tolerance=fitted_tol)},
+        paper=PAPER, notes=notes, elapsed_seconds=float(clock), datasets=dsets.report(),
+        tolerances={"config": EXACT, "metrics": fitted_tol, "metrics/mu": DETERMINISTIC, "metrics/sigma": DETERMINISTIC,
+                    "metrics/train_mse": trained(1e-3, rtol=0.3, what="MSE"),
+                    "metrics/mse_to_g_true": trained(1e-3, rtol=0.3, what="MSE"),
+                    "metrics/starts_within_0.01_of_best": over_seeds(3.0, what=f"count of {cfg['starts']} starts"),
+                    "metrics/milp/n_binary": tolerance(0.2, 2.0, "undecided ReLUs of the trained network"),
+                    "metrics/milp/nodes": tolerance(1.0, 50.0, "branch-and-bound nodes: vary with the network"),
+                    "metrics/max_in_window_local_minus_bound": tolerance(0.0, 1e-5, "<= 0 up to rounding")})
     write_results(out / "results.json", results)
     print(f"\nwrote {out / 'results.json'} and figures; {float(clock):.1f} s")
+    return 0
 
 
 def figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true):
@@ -306,4 +319,4 @@ def figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

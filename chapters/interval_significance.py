@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _cli import Stopwatch, chapter_parser, output_dir, print_table  # noqa: E402
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
 from refimpl import data as rdata  # noqa: E402
 from refimpl.interval import significance as sg  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.optim import AdamW, Adamax  # noqa: E402
-from refimpl.results import make_results, save_figure, table, write_results  # noqa: E402
+from refimpl.results import EXACT, make_results, save_figure, table, tolerance, trained, write_results  # noqa: E402
 from refimpl.train import evaluate, fit  # noqa: E402
 
 TABLE2_FRACTIONS = (0.90, 0.80, 0.75, 0.50, 0.25, 0.0)
@@ -93,14 +93,15 @@ CONFIG = {
 
 
 def load(name: str, spec: dict, seed: int):
-    """The data set, flattened later by the model; ``None`` plus the reason when unavailable."""
+    """The data set, flattened later by the model; ``None`` plus the reason (a string, or the
+    ``DatasetNotFoundError``) when unavailable."""
     if name == "mnist-rot":
         return None, ("MNIST_ROT (Larochelle et al. 2007) has no loader in refimpl.data "
                       "(it is not among the supported data sets)")
     try:
         ds = rdata.load_dataset(name)
     except rdata.DatasetNotFoundError as e:
-        return None, " ".join(str(e).split())
+        return None, e
     if spec.get("n_train"):
         ds = rdata.subsample(ds, spec["n_train"], spec["n_test"], seed=seed)
     return ds, None
@@ -242,26 +243,28 @@ def plot_curves(results, out, fractions):
 
 
 def main(argv=None):
-    args = chapter_parser(__doc__, datasets=("digits", "mnist", "fashion-mnist", "mnist-rot", "cifar-10")
-                          ).parse_args(argv)
-    out = output_dir(args, "interval")
+    args = chapter_parser(__doc__, chapter="interval",
+                          datasets=("digits", "mnist", "fashion-mnist", "mnist-rot", "cifar-10")).parse_args(argv)
+    out = output_dir(args)
     cfg = CONFIG[args.scale]
     sw = Stopwatch()
     wanted = [args.dataset] if args.dataset else list(cfg["datasets"])
     if args.dataset and args.dataset not in cfg["epochs"] and args.dataset != "mnist-rot":
         cfg["epochs"][args.dataset] = cfg["epochs"].get("fashion-mnist", [20, 10])
         cfg["retrain_epochs"][args.dataset] = cfg["retrain_epochs"].get("fashion-mnist", 5)
-    results, skipped, notes = {}, {}, []
+    results, notes, data = {}, [], DataSets()
     for name in wanted:
         ds, why = load(name, cfg["datasets"].get(name, {}), args.seed)
         if ds is None:
-            skipped[name] = why
-            print(f"[skip] {name}: {why}")
+            data.skip(name, why)
             continue
+        data.use(name)
         print(f"[{name}] {ds.x_train.shape[0]} train / {ds.x_test.shape[0]} test examples", flush=True)
         results[name] = run_dataset(name, ds, cfg, args.seed, args.progress,
                                     out / "checkpoints" if args.scale == "paper" else None)
         print(f"[{name}] done in {results[name]['seconds']:.1f} s (analysis {results[name]['analysis_seconds']:.3f} s)")
+    if not results:
+        return data.nothing_ran()
 
     # ---- tables
     cols = ["data set", "row"] + [f"{f:.0%}" for f in TABLE2_FRACTIONS]
@@ -302,7 +305,7 @@ def main(argv=None):
             p, m = PAPER_TABLE2[name]["test"], r["table2"]["test"]
             notes.append(f"{name}: test error at 90/80/75/50/25/0% removed: measured "
                          f"{', '.join(f'{v:.3f}' for v in m)}; paper {', '.join(f'{v:.2f}' for v in p)}.")
-    for name, why in skipped.items():
+    for name, why in data.absent.items():
         notes.append(f"{name} skipped: {why}")
     if args.scale == "quick":
         notes.append("quick scale: digits (64-500-500-10, full 1,347/450 split) and a Fashion-MNIST subset "
@@ -317,18 +320,32 @@ def main(argv=None):
     metrics = {n: {k: v for k, v in r.items() if k != "training_history"} for n, r in results.items()}
     for n, r in results.items():
         metrics[n]["training_history"] = r["training_history"] if isinstance(r["training_history"], dict) else {}
-    tables = {"table2": table(cols, rows), "table1": table(["data set", "architecture", "train", "test"], t1),
-              "test_error_50pct_hidden": table(["data set"] + list(METHODS) + ["lowest"], cmp_rows)}
+    errors = trained(0.03, what="error rates after training and pruning")
+    tables = {"table2": table(cols, rows, key=["data set", "row"], dataset=[r[0] for r in rows], tolerance=errors),
+              "table1": table(["data set", "architecture", "train", "test"], t1, dataset=[r[0] for r in t1],
+                              tolerance=EXACT),
+              "test_error_50pct_hidden": table(["data set"] + list(METHODS) + ["lowest"], cmp_rows,
+                                               dataset=[r[0] for r in cmp_rows], tolerance=errors)}
+    for name in results:
+        data.label(f"metrics/datasets/{name}", name)
+    tolerances = {
+        "config": EXACT,
+        "metrics/datasets": errors,
+        "metrics/datasets/*/training_history/loss": trained(0.02, rtol=0.1, what="training loss"),
+        "metrics/datasets/*/analysis": tolerance(0.1, 1e-6, "interval analysis of the trained float32 network: "
+                                                 "inherits the training's rounding differences"),
+    }
     res = make_results(document="interval", experiment="interval adjoint significance pruning (Table 2, Figs. 4-8)",
                        scale=args.scale, config={k: v for k, v in cfg.items()}, seeds=[args.seed],
-                       metrics={"datasets": metrics, "skipped": skipped}, tables=tables,
+                       metrics={"datasets": metrics}, tables=tables,
                        paper={"table2": PAPER_TABLE2, "table1": PAPER_TABLE1}, notes=notes,
-                       elapsed_seconds=float(sw))
+                       elapsed_seconds=float(sw), tolerances=tolerances, datasets=data.report())
     write_results(out / "results.json", res)
     print(f"\nwrote {out / 'results.json'} and figures in {out} ({float(sw):.1f} s)")
     for n in notes:
         print(" -", n)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

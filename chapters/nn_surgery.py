@@ -32,17 +32,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from _cli import Stopwatch, chapter_parser, output_dir, print_table
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
 from refimpl import surgery
 from refimpl.data import DatasetNotFoundError, load_dataset, subsample, train_val_split
 from refimpl.model import mlp
-from refimpl.results import make_results, save_figure, table, write_atomic, write_results
+from refimpl.results import EXACT, make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
 from refimpl.surgery import SurgeonConfig, summarize_log, surgeon, topology, train_baseline
 from refimpl.train import evaluate
 
@@ -197,6 +196,21 @@ TABLE3_COLUMNS = ["topology", "runs", "epochs", "baseline acc (equal epochs)", "
                   "baseline acc (equal total training)", "± std", "rel. acc. incr. vs it [%]"]
 
 
+# How far another run's numbers may lie from the reference's (refimpl verify): accuracies after float32
+# training; quantities that follow the Surgeon's decisions (parameter fractions, epochs trained) and
+# relative changes in percent move further when one decision goes the other way.
+accuracy = trained(0.03, what="test/validation accuracies, means over seeds")
+TABLE3_TOLERANCES = {"rel. acc. incr. [%]": over_seeds(5.0, what="percent"),
+                     "param. fraction incr. [%]": over_seeds(10.0, what="percent; follows the Surgeon's decisions"),
+                     "Surgeon total epochs trained": over_seeds(3.0, what="epochs; follows the Surgeon's decisions"),
+                     "rel. acc. incr. vs it [%]": over_seeds(5.0, what="percent")}
+SUMMARY_TOLERANCES = {"rel_increase_percent": TABLE3_TOLERANCES["rel. acc. incr. [%]"],
+                      "rel_increase_vs_equal_compute_percent": TABLE3_TOLERANCES["rel. acc. incr. vs it [%]"],
+                      "param_fraction_increase_percent": TABLE3_TOLERANCES["param. fraction incr. [%]"],
+                      "surgeon_total_epochs": TABLE3_TOLERANCES["Surgeon total epochs trained"],
+                      "runs_surgeon_higher_*": over_seeds(1.0, what="count of runs")}
+
+
 def table1_from_log(decision: dict) -> list[list]:
     """Table 1's rows (A, AG, PF, S = the log's val_accuracy, accuracy_gain, param_fraction, score;
     surgery.CANDIDATE_LOG_KEYS) for one decision attempt's scored candidates, best score first."""
@@ -271,9 +285,9 @@ def fig_run(run: dict, title: str, path: Path):
 # ---- main ---------------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = chapter_parser(__doc__, datasets=("digits",) + PAPER_DATASETS)
+    parser = chapter_parser(__doc__, chapter="surgery", datasets=("digits",) + PAPER_DATASETS)
     args = parser.parse_args(argv)
-    out = output_dir(args, "surgery")
+    out = output_dir(args)
     sw = Stopwatch()
     setting = QUICK if args.scale == "quick" else PAPER
     config: SurgeonConfig = setting["config"]
@@ -282,7 +296,7 @@ def main(argv=None):
         seeds = [s + args.seed for s in seeds]
     datasets = [args.dataset] if args.dataset else (["digits", "fashion-mnist"] if args.scale == "quick"
                                                     else list(PAPER_DATASETS))
-    notes, skipped = list(NOTES), {}
+    notes, dsets = list(NOTES), DataSets()
     ckpt_dir = out / "checkpoints" if args.scale == "paper" else None
     if args.scale == "quick" and not args.dataset:
         notes.append("Quick scale runs Fashion-MNIST (when its files are present) on a seeded 5,000 / 1,000 image "
@@ -302,9 +316,9 @@ def main(argv=None):
         try:
             data = load(ds, args.scale, seed=0)
         except (DatasetNotFoundError, KeyError) as e:
-            skipped[ds] = str(e).strip("'\"")
-            print(f"\n[skip] {ds}: {skipped[ds]}", file=sys.stderr)
+            dsets.skip(ds, e if isinstance(e, DatasetNotFoundError) else e.args[0])
             continue
+        dsets.use(ds)
         plan = setting["runs"] if args.dataset else setting.get("runs_by_dataset", {}).get(ds, setting["runs"])
         for topo, n_seeds in plan.items():
             for seed in seeds[:n_seeds]:
@@ -326,7 +340,10 @@ def main(argv=None):
         results_by_ds[ds] = runs
         metrics["runs"][ds] = runs
         rows = table3_rows(runs)
-        tables[f"table3_{ds}"] = table(TABLE3_COLUMNS, rows)
+        tables[f"table3_{ds}"] = table(TABLE3_COLUMNS, rows, key="topology", dataset=ds, tolerance=accuracy,
+                                       column_tolerances=TABLE3_TOLERANCES)
+        dsets.label(f"metrics/runs/{ds}", ds)
+        dsets.label(f"metrics/summary/{ds}", ds)
         print_table(f"Table 3 ({ds}, test accuracy, {args.scale} scale)", TABLE3_COLUMNS, rows)
         if ds in PAPER_TABLE3:
             prow = [[t, *v] for t, v in PAPER_TABLE3[ds].items()]
@@ -336,7 +353,7 @@ def main(argv=None):
             notes.append(f"{ds} is not in the paper's Table 3; compare trends only.")
 
     if not results_by_ds:
-        print("no data set could be run", file=sys.stderr)
+        return dsets.nothing_ran()
     # Table 1 from the first decision point of the first medium-topology run (else any run)
     first = next((r for runs in results_by_ds.values() for r in runs if r["topology"] == "medium"),
                  next((r for runs in results_by_ds.values() for r in runs), None))
@@ -348,9 +365,11 @@ def main(argv=None):
                     f"{d0['epoch']}, branch {d0['parent_branches'][0]}; * = winner)", t1_cols, t1)
         print_table("Table 1 (paper)", ["operation", "position", "A", "AG", "PF", "S", "winner"],
                     [list(r) for r in PAPER_TABLE1])
-        tables["table1_ours"] = table(t1_cols, t1)
+        first_ds = next(ds for ds, runs in results_by_ds.items() if first in runs)
+        tables["table1_ours"] = table(t1_cols, t1, key=["operation", "position"], dataset=first_ds,
+                                      tolerance=accuracy)
     tables["table1_paper_eq16"] = table(["operation", "position", "A", "AG", "PF", "S (paper)", "S (Eq. 16)",
-                                         "|diff|"], eq16_rows)
+                                         "|diff|"], eq16_rows, key=["operation", "position"], tolerance=EXACT)
     metrics["eq16_table1_max_abs_diff"] = max(r[-1] for r in eq16_rows)
 
     # figures
@@ -362,7 +381,7 @@ def main(argv=None):
             if r is not None:
                 fig_run(r, f"{ds0}, {topo} topology, seed {r['seed']}", out / f"{fig}.png")
 
-    for ds, why in skipped.items():
+    for ds, why in dsets.absent.items():
         notes.append(f"skipped {ds}: {why}")
     summary = {}
     for ds, runs in results_by_ds.items():
@@ -397,15 +416,18 @@ def main(argv=None):
         scale=args.scale,
         config={"surgeon": config.to_dict(), "topologies": TOPOLOGIES, "runs_per_topology": setting["runs"],
                 "runs_per_topology_by_dataset": setting.get("runs_by_dataset", {}),
-                "datasets": datasets, "skipped": skipped,
+                "datasets": datasets,
                 "validation": "stratified hold-out of the training split (20 % quick, 10 % paper)"},
         seeds=seeds, metrics=metrics, tables=tables,
         paper={"table1": [list(r) for r in PAPER_TABLE1], "table3": {ds: {t: list(v) for t, v in d.items()}
                                                                       for ds, d in PAPER_TABLE3.items()}},
-        notes=notes, elapsed_seconds=float(sw))
+        notes=notes, elapsed_seconds=float(sw), datasets=dsets.report(),
+        tolerances={"config": EXACT, "metrics": accuracy, "metrics/eq16_table1_max_abs_diff": EXACT,
+                    **{f"metrics/summary/*/*/{k}": v for k, v in SUMMARY_TOLERANCES.items()}})
     write_results(out / "results.json", res)
     print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

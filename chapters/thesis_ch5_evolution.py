@@ -45,13 +45,12 @@ import sys
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from _cli import Stopwatch, chapter_parser, output_dir, print_table
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
 from refimpl.thesis import ea, population
-from refimpl.backend import GPUUnavailableError, to_device
 from refimpl.data import DatasetNotFoundError, load_dataset, load_digits, train_val_split
 from refimpl.thesis.ea import EAConfig
 from refimpl.optim import Adam
-from refimpl.results import make_results, save_figure, table, write_atomic, write_results
+from refimpl.results import EXACT, make_results, over_seeds, save_figure, table, tolerance, write_atomic, write_results
 from refimpl.train import evaluate, fit
 
 CHAPTER = "thesis_ch5"
@@ -88,8 +87,9 @@ SCALES = {
 # Data
 # ------------------------------------------------------------------------------------------
 
-def load_data(scale: str, name: str | None, seed: int, notes: list[str]):
-    """(x_tr, y_tr, x_val, y_val, x_test, y_test, dataset name); per-pixel train mean subtracted."""
+def load_data(scale: str, name: str | None, seed: int, notes: list[str], dsets: DataSets):
+    """(x_tr, y_tr, x_val, y_val, x_test, y_test, dataset name); per-pixel train mean subtracted.
+    ``None`` when no data set could be loaded (each absent one recorded in ``dsets``)."""
     if scale == "quick" and name in (None, "digits"):
         ds = load_digits(seed=seed)
         val_fraction = 0.25
@@ -100,12 +100,17 @@ def load_data(scale: str, name: str | None, seed: int, notes: list[str]):
         try:
             ds = load_dataset(name)
         except DatasetNotFoundError as e:
+            dsets.skip(name, e)
             if name != "mnist":
-                raise
+                return None
             notes.append(f"MNIST is not present ({str(e).splitlines()[0]}); Fashion-MNIST used instead — "
                          f"accuracies are NOT comparable with the thesis' MNIST numbers")
             print("NOTE: MNIST not found; running on Fashion-MNIST instead.", file=sys.stderr)
-            ds = load_dataset("fashion-mnist")
+            try:
+                ds = load_dataset("fashion-mnist")
+            except DatasetNotFoundError as e2:
+                dsets.skip("fashion-mnist", e2)
+                return None
         # Sec. 5.3: 50,000 training images split 45,000 / 5,000 (the text). The code used all
         # 60,000 split 54,000 / 6,000; we follow the text: a seeded 50,000 subset, 10 % validation.
         rng = np.random.default_rng(seed)
@@ -321,19 +326,19 @@ def fig_final(ea, adam, path, dataset):
 # ------------------------------------------------------------------------------------------
 
 def main(argv=None):
-    args = chapter_parser(__doc__, datasets=("digits", "mnist", "fashion-mnist")).parse_args(argv)
-    out = output_dir(args, CHAPTER)
+    args = chapter_parser(__doc__, chapter=CHAPTER, datasets=("digits", "mnist", "fashion-mnist")).parse_args(argv)
+    out = output_dir(args)
     sw = Stopwatch()
     sc = SCALES[args.scale]
     notes: list[str] = []
-    if args.device == "gpu":
-        try:
-            to_device([np.zeros(1)], "gpu")
-        except GPUUnavailableError as e:
-            sys.exit(f"error: {e}")
     if args.scale == "quick" and args.dataset not in (None, "digits"):
         notes.append(f"quick scale on {args.dataset} (all reductions as listed, on the full training set)")
-    *data, dataset = load_data(args.scale, args.dataset, args.seed, notes)
+    dsets = DataSets()
+    loaded = load_data(args.scale, args.dataset, args.seed, notes, dsets)
+    if loaded is None:
+        return dsets.nothing_ran()
+    *data, dataset = loaded
+    dsets.use(dataset)
     input_shape = data[0].shape[1:]
     model = population.thesis_network(input_shape, pool=sc["pool"], hidden=sc["hidden"])
     notes.append(f"network: {'2×2 max-pool, ' if sc['pool'] > 1 else 'no pooling, '}dense "
@@ -484,13 +489,38 @@ def main(argv=None):
               "network": model.to_dict(), "n_parameters": model.count_params(),
               "explore_base": dataclasses_asdict(base), "final": dataclasses_asdict(final),
               **{k: v for k, v in sc.items() if k not in ("base", "final")}}
+    # refimpl verify: every result came from one data set; how far another run may lie from these
+    for pattern in ("config/dataset", "metrics", "tables"):
+        dsets.label(pattern, dataset)
+    acc = over_seeds(0.03, what="validation/test accuracies, medians over repetitions")
+    p_value = over_seeds(0.5 if args.scale == "quick" else 0.2,
+                         what=f"one-sided Mann-Whitney p-value over {sc['reps']} repetitions (discrete)")
+    mwu_cols = [c for c in tables["fig_5_3"]["columns"] + tables["fig_5_3_sigma_control_tests"]["columns"]
+                if c.startswith("MWU p")]
+    keys = {"fig_5_1": ["lambda", "alpha", "batch size"], "fig_5_2": ["lambda", "batch size", "rho"],
+            "table_5_2": ["batch size", "lambda"], "fig_5_3": ["crossover", "p_C", "sigma control"],
+            "fig_5_3_sigma_control_tests": ["crossover", "p_C", "sigma control"], "sec_5_3_5": ["method"]}
+    for name, t in tables.items():
+        t["key"] = keys[name]
+        t["tolerance"] = acc
+        cols = {c: p_value for c in mwu_cols if c in t["columns"]}
+        if name == "table_5_2":
+            cols["relative improvement % (ours)"] = over_seeds(2.0, what="percent")
+        if cols:
+            t["column_tolerances"] = cols
     res = make_results(document="thesis", experiment="ch5 population EA for network weights (Figs. 5.1-5.4, "
                        "Table 5.2, Sec. 5.3.5)", scale=args.scale, config=config,
                        seeds=[args.seed], metrics=metrics, tables=tables, paper=PAPER, notes=notes,
-                       elapsed_seconds=float(sw))
+                       elapsed_seconds=float(sw), datasets=dsets.report(),
+                       free_text=["metrics/comparison_with_thesis"],
+                       tolerances={"config": EXACT, "metrics": acc, "metrics/mwu_p_adam_greater_than_ea": p_value,
+                                   "metrics/fig_5_4_final_sigma_mean": tolerance(0.2, 1e-6, "mean σ after "
+                                                                                 "self-adaptation over repetitions"),
+                                   **{f"metrics/{k}": EXACT for k in ("final_generations", "adam_steps", "ea_runs")}})
     write_results(out / "results.json", res)
     print("\nNotes:\n  " + "\n  ".join(notes))
     print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    return 0
 
 
 def compare_with_thesis(r51, r52, best, p_adam, metrics, sc) -> list[str]:
@@ -534,4 +564,4 @@ SCALES_NOTE = ("digits; network without pooling, hidden 32-16 (2,778 parameters)
                "steps as EA generations (metrics.adam_steps)")
 
 if __name__ == "__main__":
-    main()
+    run(main)

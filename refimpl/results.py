@@ -1,6 +1,7 @@
 """One schema for every chapter's ``results.json``, atomic writing, and comparison.
 
-A results file is a JSON object with these keys (``SCHEMA_VERSION`` = 1):
+A results file is a JSON object with these keys (``SCHEMA``; the JSON Schema is
+``refimpl/schema/results.schema.json``, :func:`validate` checks a dict against it):
 
 =================  =====================================================================
 ``schema``         ``"refimpl-results/1"``
@@ -9,9 +10,9 @@ A results file is a JSON object with these keys (``SCHEMA_VERSION`` = 1):
 ``experiment``     what was run, e.g. ``"ch5 EA vs Adam"``
 ``scale``          ``"quick"`` or ``"paper"``
 ``config``         every setting needed to rerun it (JSON values)
-``seeds``          the seeds used (list of ints)
+``seeds``          the seeds used (list of non-negative ints)
 ``metrics``        measured scalars / arrays (JSON values)
-``tables``         reproduced tables: ``{name: {"columns": [...], "rows": [[...], ...]}}``
+``tables``         reproduced tables: ``{name: {"columns": [...], "rows": [[...], ...]}}`` (see :func:`table`)
 ``paper``          the document's reported values, keyed like ``metrics``/``tables`` where possible
 ``notes``          list of plain-text remarks (deviations, what did not reproduce)
 ``versions``       Python and package versions
@@ -19,10 +20,24 @@ A results file is a JSON object with these keys (``SCHEMA_VERSION`` = 1):
 ``created``        UTC timestamp
 =================  =====================================================================
 
+and, optionally, how the results are to be compared (``refimpl verify``, :mod:`refimpl.verify`):
+
+=================  =====================================================================
+``tolerances``     ``{path pattern: {"rtol": r, "atol": a, "why": "..."}}`` for config/metrics
+                   entries; the longest matching pattern wins (tables carry their own)
+``free_text``      path patterns of metrics that are prose (compared only on request, as notes)
+``datasets``       ``{"used": [names], "absent": {name: why}, "entries": {path pattern: name(s)}}``:
+                   an entry whose data set was absent in one run is "not comparable", not a difference
+=================  =====================================================================
+
+A path names an entry by its keys joined with ``/`` (``metrics/datasets/digits/curves``); a
+pattern matches a path when its segments match the path's first segments (``*`` and other
+:mod:`fnmatch` wildcards match within one segment).
+
 NaN and infinity are rejected when writing (``ValueError`` naming the entry): a reference
 output never carries a silent NaN; record a failure as ``None`` plus a note instead.
-:func:`compare` is the basis on which another implementation's results are checked
-against ours.
+Wall-clock durations are machine-dependent: by convention they are stored under keys and
+table columns whose names contain ``"seconds"``; ``verify`` skips them unless asked.
 """
 from __future__ import annotations
 
@@ -40,13 +55,93 @@ import numpy as np
 from .atomic import write_atomic
 
 __all__ = ["SCHEMA", "DOCUMENTS", "Difference", "make_results", "write_results", "read_results",
-           "write_atomic", "save_figure", "package_versions", "table", "compare", "to_jsonable"]
+           "write_atomic", "save_figure", "package_versions", "table", "compare", "to_jsonable",
+           "tolerance", "EXACT", "DETERMINISTIC", "DEFAULT_TOLERANCE", "trained", "over_seeds",
+           "schema_path", "validate", "SchemaError"]
 
 SCHEMA = "refimpl-results/1"
 DOCUMENTS = ("interval", "surgery", "accountability", "thesis", "extremal")
 _REQUIRED = ("schema", "document", "experiment", "scale", "config", "seeds", "metrics", "tables",
              "paper", "notes", "versions", "elapsed_seconds", "created")
 _VOLATILE = ("versions", "elapsed_seconds", "created")
+
+
+# ---- tolerances -------------------------------------------------------------------------------
+
+def tolerance(rtol: float, atol: float, why: str = "") -> dict:
+    """A tolerance entry: numbers ``r`` (reference) and ``c`` agree when ``|c − r| <= atol + rtol·|r|``."""
+    if not (rtol >= 0 and atol >= 0):
+        raise ValueError(f"tolerances must be non-negative, got rtol={rtol}, atol={atol}")
+    t = {"rtol": float(rtol), "atol": float(atol)}
+    if why:
+        t["why"] = why
+    return t
+
+
+#: closed-form float64 arithmetic on fixed inputs (e.g. an equation evaluated on the paper's numbers)
+EXACT = tolerance(1e-9, 1e-12, "exact arithmetic: float64 on fixed inputs")
+#: deterministic float64 computations whose summation order may differ between BLAS builds
+DETERMINISTIC = tolerance(1e-6, 1e-9, "deterministic float64 arithmetic; summation order may differ")
+#: what verify uses for an entry the reference gives no tolerance for
+DEFAULT_TOLERANCE = tolerance(1e-5, 1e-8, "default (the reference sets no tolerance for this entry)")
+
+
+def trained(atol: float = 0.02, rtol: float = 0.0, what: str = "") -> dict:
+    """Values after float32 training with the same seeds: identical on the same machine and BLAS;
+    elsewhere rounding differences grow over training (``atol`` in the value's own unit)."""
+    return tolerance(rtol, atol, "float32 training: rounding differences between machines grow over training"
+                     + (f" ({what})" if what else ""))
+
+
+def over_seeds(atol: float, rtol: float = 0.0, what: str = "") -> dict:
+    """Statistics over a few seeds or repetitions (means, medians, gains, test p-values): one
+    seed's trained result moving shifts them by up to ``atol``."""
+    return tolerance(rtol, atol, "statistic over few seeds/repetitions of float32 training"
+                     + (f" ({what})" if what else ""))
+
+
+# ---- the JSON Schema --------------------------------------------------------------------------
+
+class SchemaError(ValueError):
+    """A results dict does not follow ``results.schema.json``; ``errors`` lists every violation."""
+
+    def __init__(self, errors: list[str], where: str = "results"):
+        self.errors = list(errors)
+        super().__init__(f"{where} does not follow the results schema: " + "; ".join(self.errors[:5])
+                         + (f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""))
+
+
+def schema_path() -> Path:
+    """The JSON Schema of results.json, shipped with the package."""
+    return Path(__file__).resolve().parent / "schema" / "results.schema.json"
+
+
+_SCHEMA_CACHE: list = []
+
+
+def validate(results: dict, where: str = "results") -> None:
+    """Check ``results`` against the JSON Schema and the table invariants JSON Schema cannot
+    express (row lengths, key columns, per-row data-set lists); ``SchemaError`` lists every problem."""
+    import jsonschema  # noqa: PLC0415  (import cost only where validation is used)
+
+    if not _SCHEMA_CACHE:
+        _SCHEMA_CACHE.append(jsonschema.Draft202012Validator(json.loads(schema_path().read_text())))
+    errors = [f"{'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
+              for e in sorted(_SCHEMA_CACHE[0].iter_errors(results), key=lambda e: list(map(str, e.absolute_path)))]
+    for name, t in (results.get("tables") or {}).items() if isinstance(results, dict) else ():
+        if not (isinstance(t, dict) and isinstance(t.get("columns"), list) and isinstance(t.get("rows"), list)):
+            continue
+        n = len(t["columns"])
+        errors += [f"tables/{name}/rows/{i}: {len(r)} cells, expected {n}"
+                   for i, r in enumerate(t["rows"]) if isinstance(r, list) and len(r) != n]
+        errors += [f"tables/{name}/key: {k!r} is not a column" for k in t.get("key") or () if k not in t["columns"]]
+        errors += [f"tables/{name}/column_tolerances: {k!r} is not a column"
+                   for k in t.get("column_tolerances") or {} if k not in t["columns"]]
+        ds = t.get("dataset")
+        if isinstance(ds, list) and len(ds) != len(t["rows"]):
+            errors.append(f"tables/{name}/dataset: {len(ds)} entries for {len(t['rows'])} rows")
+    if errors:
+        raise SchemaError(errors, where)
 
 
 def package_versions() -> dict[str, str]:
@@ -88,19 +183,53 @@ def to_jsonable(obj: Any, path: str = "$") -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} at {path} in results.json")
 
 
-def table(columns: list[str], rows: list[list]) -> dict:
-    """A table entry ``{"columns": [...], "rows": [...]}``; ``ValueError`` on ragged rows."""
+def table(columns: list[str], rows: list[list], *, key: list[str] | str | None = None,
+          dataset: str | list | None = None, tolerance: dict | None = None,
+          column_tolerances: dict[str, dict] | None = None) -> dict:
+    """A table entry ``{"columns": [...], "rows": [...]}``; ``ValueError`` on ragged rows.
+
+    The optional arguments say how ``refimpl verify`` compares the table with another run's:
+
+    Args:
+        key: the column(s) whose values label a row; rows are matched by label, not position
+            (default: the first column; a label that repeats is told apart by its occurrence).
+        dataset: the data set the table came from, or one name (or list of names, or None) per row.
+        tolerance: the table's tolerance (:func:`tolerance`, :data:`EXACT`, :func:`trained`, ...).
+        column_tolerances: tolerances of single columns, overriding ``tolerance``.
+    """
     for r in rows:
         if len(r) != len(columns):
             raise ValueError(f"table row {r!r} has {len(r)} cells, expected {len(columns)}")
-    return {"columns": list(columns), "rows": [list(r) for r in rows]}
+    t = {"columns": list(columns), "rows": [list(r) for r in rows]}
+    if key is not None:
+        key = [key] if isinstance(key, str) else list(key)
+        missing = [k for k in key if k not in columns]
+        if missing:
+            raise ValueError(f"table key columns {missing} are not among the columns {list(columns)}")
+        t["key"] = key
+    if dataset is not None:
+        if isinstance(dataset, (list, tuple)) and len(dataset) != len(rows):
+            raise ValueError(f"table dataset list has {len(dataset)} entries for {len(rows)} rows")
+        t["dataset"] = list(dataset) if isinstance(dataset, (list, tuple)) else dataset
+    if tolerance is not None:
+        t["tolerance"] = dict(tolerance)
+    if column_tolerances:
+        unknown = [c for c in column_tolerances if c not in columns]
+        if unknown:
+            raise ValueError(f"column_tolerances name unknown columns {unknown}")
+        t["column_tolerances"] = {c: dict(v) for c, v in column_tolerances.items()}
+    return t
 
 
 def make_results(*, document: str, experiment: str, scale: str, config: dict, seeds: list[int],
                  metrics: dict, tables: dict | None = None, paper: dict | None = None,
-                 notes: list[str] | None = None, elapsed_seconds: float) -> dict:
+                 notes: list[str] | None = None, elapsed_seconds: float,
+                 tolerances: dict[str, dict] | None = None, free_text: list[str] | None = None,
+                 datasets: dict | None = None) -> dict:
     """Assemble a results dict in the schema above (validated, JSON-ready).
 
+    ``tolerances``, ``free_text`` and ``datasets`` are the optional comparison keys described
+    in the module docstring (left out when None).
     Raises ``ValueError`` for an unknown document, a scale other than quick/paper, or NaN/inf.
     """
     if document not in DOCUMENTS:
@@ -114,18 +243,28 @@ def make_results(*, document: str, experiment: str, scale: str, config: dict, se
         "elapsed_seconds": float(elapsed_seconds),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if tolerances:
+        res["tolerances"] = tolerances
+    if free_text:
+        res["free_text"] = list(free_text)
+    if datasets is not None:
+        res["datasets"] = datasets
     return to_jsonable(res)
 
 
 def write_results(path: str | Path, results: dict) -> Path:
     """Validate ``results`` against the schema and write it atomically as indented JSON.
 
-    Raises ``ValueError`` if a required key is missing or a value is NaN/inf (nothing is written).
+    Raises ``ValueError`` if a required key is missing or a value is NaN/inf, and
+    :class:`SchemaError` (a ``ValueError``) if it does not follow the JSON Schema; nothing is
+    written then.
     """
     missing = [k for k in _REQUIRED if k not in results]
     if missing:
         raise ValueError(f"results lack required keys {missing}; build them with make_results()")
-    text = json.dumps(to_jsonable(results), indent=2, allow_nan=False) + "\n"
+    results = to_jsonable(results)
+    validate(results, str(path))
+    text = json.dumps(results, indent=2, allow_nan=False) + "\n"
     return write_atomic(path, text)
 
 
@@ -179,7 +318,12 @@ def _blank_timing_columns(t: dict) -> dict:
 
 def compare(reference: dict, candidate: dict, *, rtol: float = 1e-5, atol: float = 1e-8,
             ignore: tuple[str, ...] = _VOLATILE, timings: bool = False) -> list[Difference]:
-    """Every entry where ``candidate`` differs from ``reference``.
+    """Every entry where ``candidate`` differs from ``reference``, position by position.
+
+    A plain structural diff with one tolerance for everything. To check an implementation
+    against the reference use :mod:`refimpl.verify` (``refimpl verify``): it matches table
+    rows by label, applies the tolerances the reference sets, skips notes, and reports entries
+    of absent data sets as not comparable.
 
     Numbers are equal when ``|c − r| <= atol + rtol·|r|`` (booleans and strings exactly);
     missing or extra keys, type and length mismatches are reported. Top-level keys in
@@ -218,3 +362,9 @@ def compare(reference: dict, candidate: dict, *, rtol: float = 1e-5, atol: float
 
     walk(reference, candidate, "$")
     return sorted(diffs, key=lambda d: d.path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+    sys.exit("python -m refimpl.results compares nothing; use: refimpl verify CANDIDATE [REFERENCE] "
+             "(or python -m refimpl verify ...)")

@@ -132,6 +132,19 @@ def _download_cifar(name: str) -> None:
                 pass
 
 
+def find_cifar(name: str) -> tuple[Path | None, list[Path]]:
+    """The first searched directory holding CIFAR ``name``'s batches, and the directories searched."""
+    spec = _CIFAR[name]
+    wanted = spec["train"] + spec["test"]
+    searched = []
+    for root in data_search_path(name):
+        for directory in (root, root / spec["subdir"]):
+            searched.append(directory)
+            if all((directory / f).is_file() for f in wanted):
+                return directory, searched
+    return None, searched
+
+
 def load_cifar(
     name: str = "cifar-10",
     label_mode: str = "fine",
@@ -172,19 +185,10 @@ def load_cifar(
     label_key, names_key, n_classes = spec["labels"][label_mode]
     wanted = spec["train"] + spec["test"]
 
-    def find() -> tuple[Path | None, list[Path]]:
-        searched = []
-        for root in data_search_path(name):
-            for directory in (root, root / spec["subdir"]):
-                searched.append(directory)
-                if all((directory / f).is_file() for f in wanted):
-                    return directory, searched
-        return None, searched
-
-    directory, searched = find()
+    directory, searched = find_cifar(name)
     if directory is None and download:
         _download_cifar(name)
-        directory, searched = find()
+        directory, searched = find_cifar(name)
     if directory is None:
         raise not_found(name, searched, wanted)
 

@@ -96,36 +96,49 @@ _HOW_TO = {
         "On Debian/Ubuntu: `apt-get install dataset-fashion-mnist` (installs "
         "/usr/share/datasets/fashion-mnist). Or download the four *-ubyte.gz files from "
         "https://github.com/zalandoresearch/fashion-mnist and place them in "
-        "$REFIMPL_DATA/fashion-mnist. Or, where online, call with download=True."
+        "$REFIMPL_DATA/fashion-mnist. Or, where online, run `refimpl data get fashion-mnist` "
+        "(in Python: load_fashion_mnist(download=True))."
     ),
     "mnist": (
         "Download the four *-ubyte.gz files (e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/) "
-        "and place them in $REFIMPL_DATA/mnist. Or, where online, call with download=True."
+        "and place them in $REFIMPL_DATA/mnist. Or, where online, run `refimpl data get mnist` "
+        "(in Python: load_mnist(download=True))."
     ),
     "kmnist": (
         "Download the four *-ubyte.gz files from http://codh.rois.ac.jp/kmnist/ and place them "
-        "in $REFIMPL_DATA/kmnist. Or, where online, call with download=True."
+        "in $REFIMPL_DATA/kmnist. Or, where online, run `refimpl data get kmnist` "
+        "(in Python: load_kmnist(download=True))."
     ),
     "emnist": (
         "Download gzip.zip from https://www.nist.gov/itl/products-and-services/emnist-dataset and "
         "unzip it into $REFIMPL_DATA/emnist (the files may stay in its gzip/ subdirectory). "
-        "download=True is not supported for EMNIST (the archive is about 0.5 GB)."
+        "`refimpl data get` does not download EMNIST (the archive is about 0.5 GB)."
     ),
     "cifar-10": (
         "Download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-        "extract it into $REFIMPL_DATA/cifar-10. Or, where online, call with download=True."
+        "extract it into $REFIMPL_DATA/cifar-10. Or, where online, run `refimpl data get cifar-10` "
+        "(in Python: load_cifar('cifar-10', download=True))."
     ),
     "cifar-100": (
         "Download cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-        "extract it into $REFIMPL_DATA/cifar-100. Or, where online, call with download=True."
+        "extract it into $REFIMPL_DATA/cifar-100. Or, where online, run `refimpl data get cifar-100` "
+        "(in Python: load_cifar('cifar-100', download=True))."
     ),
 }
 
 
 def how_to(name: str) -> str:
+    """How to obtain data set ``name`` (names ``refimpl data get`` where it downloads)."""
+    if name.startswith("emnist"):
+        name = "emnist"
     return _HOW_TO.get(
         name, f"Place the files in $REFIMPL_DATA/{name} or ~/.cache/refimpl/{name}."
     )
+
+
+def get_command(name: str) -> str:
+    """The shell command that fetches data set ``name`` (or explains how to obtain it)."""
+    return f"refimpl data get {name}"
 
 
 def not_found(

@@ -1,0 +1,178 @@
+"""Every chapter script follows one command-line contract (chapters/_cli.py): bad inputs give a
+one-line message and exit status 2; --scale paper without data reports each absent data set
+(where it was searched, `refimpl data get NAME`) and exits 3; run_all's options and summaries."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from refimpl.data import datasets as data_datasets
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTERS_DIR = REPO / "chapters"
+sys.path.insert(0, str(CHAPTERS_DIR))
+
+from _cli import CHAPTER_OUTPUT, GPU_CHAPTERS  # noqa: E402
+from run_all import CHAPTERS  # noqa: E402
+
+SCRIPTS = [n for n in CHAPTERS if (CHAPTERS_DIR / f"{n}.py").exists()]
+_MODULES = {}
+
+
+def chapter(name):
+    """The chapter script as a module (imported once; its main(argv) is called in-process)."""
+    if name not in _MODULES:
+        spec = importlib.util.spec_from_file_location(f"chapter_{name}", CHAPTERS_DIR / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[name] = module
+    return _MODULES[name]
+
+
+def fails(capsys, main, argv, status=2):
+    """main(argv) exits with ``status`` and one line on stderr; returns that line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == status
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_bad_seed(name, capsys):
+    main = chapter(name).main
+    assert "argument --seed: must be a non-negative integer, got -1" in fails(capsys, main, ["--seed", "-1"])
+    assert "must be a non-negative integer, got 'x'" in fails(capsys, main, ["--seed", "x"])
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_unknown_dataset_names_the_valid_ones(name, capsys):
+    err = fails(capsys, chapter(name).main, ["--dataset", "no-such-data"])
+    assert "argument --dataset: invalid choice: 'no-such-data' (choose from " in err
+    parser_choices = err.split("choose from ")[1]
+    assert "'" in parser_choices          # the valid names are listed
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_device_gpu(name, capsys, monkeypatch):
+    main = chapter(name).main
+    if CHAPTER_OUTPUT[name] not in GPU_CHAPTERS:
+        err = fails(capsys, main, ["--device", "gpu"])
+        assert "argument --device: this chapter has no GPU path" in err and "--device cpu" in err
+        return
+    from refimpl import backend
+
+    def no_gpu(*a, **k):
+        raise backend.GPUUnavailableError("no usable CUDA device (test)")
+    monkeypatch.setattr(backend, "to_device", no_gpu)
+    assert "gpu is not usable here: no usable CUDA device (test)" in fails(capsys, main, ["--device", "gpu"])
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_other_bad_options_and_help(name, capsys):
+    main = chapter(name).main
+    assert "invalid choice: 'huge'" in fails(capsys, main, ["--scale", "huge"])
+    assert "unrecognized arguments: --bogus" in fails(capsys, main, ["--bogus"])
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "exit status:" in out and "3    no data set could be run" in out
+    assert f"runs/<scale>/{CHAPTER_OUTPUT[name]}" in out
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """Empty $REFIMPL_DATA, $HOME and system data directory."""
+    monkeypatch.setenv("REFIMPL_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(data_datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    import threadpoolctl   # accountable_accuracy limits BLAS threads process-wide: not in the test process
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", lambda *a, **k: None)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name,absent", [
+    ("interval_significance", ["mnist", "fashion-mnist", "cifar-10"]),
+    ("nn_surgery", ["fashion-mnist", "emnist-digits", "cifar-10", "cifar-100"]),
+    ("accountable_accuracy", ["mnist", "fashion-mnist"]),
+    ("thesis_ch5_evolution", ["mnist", "fashion-mnist"]),
+])
+def test_paper_scale_without_data_reports_each_absent_data_set_and_exits_3(name, absent, no_data, capsys):
+    out = no_data / "out"
+    assert chapter(name).main(["--scale", "paper", "--out", str(out), "--no-progress"]) == 3
+    err = capsys.readouterr().err
+    for ds in absent:
+        line = next(x for x in err.splitlines() if x.startswith(f"[skip] {ds}:"))
+        assert str(no_data / "data") in line and f"get it with `refimpl data get {ds}`" in line
+    assert "no data set could be run" in err and "exit status 3" in err
+    assert not (out / "results.json").exists()
+
+
+def test_quick_scale_with_an_absent_chosen_data_set_exits_3(no_data, capsys):
+    main = chapter("interval_significance").main
+    assert main(["--dataset", "fashion-mnist", "--out", str(no_data / "o"), "--no-progress"]) == 3
+    assert "[skip] fashion-mnist: not found" in capsys.readouterr().err
+
+
+def test_default_output_is_runs_not_the_reference():
+    sys.path.insert(0, str(CHAPTERS_DIR))
+    from _cli import chapter_parser, output_dir
+    args = chapter_parser("doc", chapter="extremal", datasets=("health",)).parse_args(["--scale", "paper"])
+    assert output_dir(args) == REPO / "runs" / "paper" / "extremal"
+
+
+# ---- run_all --------------------------------------------------------------------------------
+
+def _run_all():
+    import run_all
+    return run_all
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seed", "-1"], "must be a non-negative integer"),
+    (["--only", "nope"], "unknown chapters nope"),
+    (["--update-reference", "--scale", "paper"], "the committed reference is quick scale"),
+    (["--update-reference", "--out", "x"], "cannot be combined with --out"),
+])
+def test_run_all_bad_options(argv, message, capsys):
+    assert message in fails(capsys, _run_all().main, argv)
+
+
+def test_run_all_summaries_partial_runs_and_interrupts(tmp_path, monkeypatch, capsys):
+    run_all = _run_all()
+    calls = []
+
+    def fake(cmd):
+        calls.append(cmd)
+        return 0, False
+    monkeypatch.setattr(run_all, "_run_chapter", fake)
+    out = tmp_path / "runs"
+    assert run_all.main(["--out", str(out), "--no-verify"]) == 0
+    full = json.loads((out / "run_all_quick.json").read_text())
+    assert [n for n, c in full["chapters"].items() if c["status"] == "ok"] == SCRIPTS
+    assert all(c[c.index("--out") + 1] == str(out / CHAPTER_OUTPUT[Path(c[1]).stem]) for c in calls)
+    assert all("--no-progress" in c for c in calls)        # not a terminal here
+    printed = capsys.readouterr().out
+    assert f"] {len(SCRIPTS)}/{len(SCRIPTS)}  extremal_learning: ok in" in printed
+
+    # a partial run leaves the full summary alone
+    assert run_all.main(["--out", str(out), "--no-verify", "--only", "extremal"]) == 0
+    assert json.loads((out / "run_all_quick.json").read_text()) == full
+    partial = json.loads((out / "run_all_quick.partial.json").read_text())
+    assert list(partial["chapters"]) == ["extremal_learning"] and partial["partial"] is True
+
+    # Ctrl-C: one line, status 130, no summary
+    (out / "run_all_quick.json").unlink()
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: (130, True))
+    assert run_all.main(["--out", str(out), "--no-verify"]) == 130
+    assert "interrupted during interval_significance" in capsys.readouterr().err
+    assert not (out / "run_all_quick.json").exists()
+
+    # a failing chapter: exit 1, named
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: (1, False))
+    assert run_all.main(["--out", str(out), "--no-verify", "--only", "extremal"]) == 1
+    assert "FAILED chapters: extremal_learning" in capsys.readouterr().err
