@@ -58,22 +58,9 @@ def _verify(args) -> int:
 
 # ---- cases ----------------------------------------------------------------------------------
 
-def _cases_module():
-    import importlib  # noqa: PLC0415
-
-    try:
-        return importlib.import_module(f"{__package__}.cases")
-    except ModuleNotFoundError as e:
-        if e.name == f"{__package__}.cases":
-            return None
-        raise
-
-
 def _cases(args) -> int:
-    cases = _cases_module()
-    if cases is None:
-        return _fail(f"refimpl cases {args.cases_cmd}", "golden cases are not available in this version of "
-                     "refimpl (the package refimpl.cases is missing)", 1)
+    from . import cases  # noqa: PLC0415  (imports every document package: only when asked)
+
     directory = Path(args.dir)
     if args.cases_cmd == "export":
         written = cases.export_cases(directory)

@@ -63,31 +63,14 @@ def test_absent_data_messages_name_the_command(no_data):
         data.load_mnist()
 
 
-def test_cases_without_the_package_fail_clearly(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(cli, "_cases_module", lambda: None)
-    assert cli.main(["cases", "export", str(tmp_path)]) == 1
-    assert "golden cases are not available" in capsys.readouterr().err
-    assert cli.main(["cases", "check", str(tmp_path), "--against", "mod"]) == 1
-
-
-def test_cases_delegate_to_refimpl_cases(monkeypatch, tmp_path, capsys):
-    seen = {}
-
-    class Cases:
-        @staticmethod
-        def export_cases(directory):
-            seen["export"] = directory
-            return [directory / "a.json"]
-
-        @staticmethod
-        def check_cases(directory, adapter, *, out=sys.stdout):
-            seen["check"] = (directory, adapter)
-            return 2
-    monkeypatch.setattr(cli, "_cases_module", lambda: Cases)
-    assert cli.main(["cases", "export", str(tmp_path)]) == 0 and seen["export"] == tmp_path
-    assert cli.main(["cases", "check", str(tmp_path), "--against", "my_adapter"]) == 1
-    assert seen["check"] == (tmp_path, "my_adapter")
-    assert cli.main(["cases", "check", str(tmp_path / "none"), "--against", "m"]) == 2
+def test_cases_commands_check_the_committed_cases(capsys):
+    cases_dir = Path(__file__).resolve().parents[1] / "cases"
+    adapters = Path(__file__).resolve().parent / "adapters"
+    assert cli.main(["cases", "check", str(cases_dir), "--against", str(adapters / "numpy_adapter.py")]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    assert cli.main(["cases", "check", str(cases_dir), "--against", str(adapters / "broken_adapter.py")]) == 1
+    assert "FAIL  core/conv2d" in capsys.readouterr().out
+    assert cli.main(["cases", "check", str(cases_dir / "none"), "--against", "m"]) == 2
 
 
 def test_usage_errors_are_one_line(capsys):
