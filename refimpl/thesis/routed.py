@@ -404,7 +404,7 @@ def _max_pool2_vjp(ans, x):
         n, c, h, w = x.shape
         win = x[:, :, :h - h % 2, :w - w % 2].reshape(n, c, h // 2, 2, w // 2, 2)
         hit = win == ans[:, :, :, None, :, None]
-        share = (g / hit.sum(axis=(3, 5)))[:, :, :, None, :, None]
+        share = (g / hit.sum(axis=(3, 5)).astype(g.dtype))[:, :, :, None, :, None]
         out = raw_module(g).zeros(x.shape, dtype=g.dtype)
         out[:, :, :h - h % 2, :w - w % 2] = (hit * share).reshape(n, c, h - h % 2, w - w % 2)
         return out
