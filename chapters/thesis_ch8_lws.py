@@ -522,7 +522,7 @@ def main(argv=None):
         metrics.setdefault("run_cost", {})[exp] = {
             "lws_sgd_over_full_sgd": spi["learned"]["sgd"] / spi["full"]["sgd"],
             "lws_iteration_over_full_iteration": (spi["learned"]["sgd"] + spi["learned"]["nes"]) / spi["full"]["sgd"]}
-        print(f"{exp}: over the whole run an LWS iteration (NES + SGD) cost "
+        print(f"{exp}: over the whole run an LWS iteration (NES + SGD) took (wall clock) "
               f"{metrics['run_cost'][exp]['lws_iteration_over_full_iteration']:.2f}× a full-sharing iteration "
               f"(SGD step alone {metrics['run_cost'][exp]['lws_sgd_over_full_sgd']:.2f}×)")
         hist = np.array(res["sharing_histogram"])

@@ -299,7 +299,7 @@ class LWSResult:
     ``pi (n_routed, T, K)``, its argmax ``assignment (n_routed, T)``, ``n_params`` of that
     configuration (Sec. 8.5.2), and ``history`` (lists per record: ``iteration``, ``pooled_error``,
     ``task_mean_error``, ``task_error`` (per task), ``entropy`` (mean over categoricals, nats),
-    ``train_loss``, ``nes_loss``; ``seconds_sgd``/``seconds_nes`` (totals))."""
+    ``train_loss``, ``nes_loss``; ``seconds_sgd``/``seconds_nes`` (wall-clock totals))."""
     params: dict
     state: dict
     pi: np.ndarray
