@@ -14,15 +14,20 @@ module             what it holds
                    whole population (the GPU-batching argument of ch. 5)
 ``ea``             Algorithm 2: the limited-evaluation EA, its configuration (Table 5.1),
                    checkpoints and resumption
+``nes``            Secs. 8.3–8.4: NES over independent categoricals — parameterisations (Eqs.
+                   8.21–8.43), rank utilities (Eq. 8.19), natural gradient (Eq. 8.44), the update
+``routed``         Sec. 8.4: the routed multi-task network, one forward pass grouped by module
+``lws``            ch. 8: Monte Carlo SGD (Eq. 8.20), the chapter's networks and baselines,
+                   Algorithm 6 with checkpoints, the Fig. 8.4 histogram
 =================  ==============================================================================
 
-Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari), 7 (Lamarckian NAS) and 8 (learned weight
-sharing) are not implemented yet. Readings and the author's code's departures: ``docs/thesis.md``.
+Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari) and 7 (Lamarckian NAS) are not implemented
+yet. Readings and the author's code's departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
 """
 from __future__ import annotations
 
-from . import ea, operators, population
+from . import ea, lws, nes, operators, population, routed
 
-__all__ = ["ea", "operators", "population"]
+__all__ = ["ea", "lws", "nes", "operators", "population", "routed"]
