@@ -45,11 +45,11 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from _cli import Stopwatch, chapter_parser, output_dir, print_table
-from refimpl.data import (DatasetNotFoundError, balanced_subset, class_subset, data_search_path, load_cifar,
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from refimpl.data import (DatasetNotFoundError, class_subset, data_search_path, load_cifar,
                           load_digits, load_emnist, load_fashion_mnist, load_kmnist)
-from refimpl.results import make_results, save_figure, table, write_atomic, write_results
-from refimpl.thesis import lws, nes, routed
+from refimpl.results import make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
+from refimpl.thesis import lws, nes
 
 CHAPTER = "thesis_ch8"
 METHODS = ("full", "none", "learned")
@@ -108,15 +108,17 @@ def stratified(x, y, n, seed=666):
     return x[idx], y[idx]
 
 
-def quick_tasks(name, n_train, notes):
+def quick_tasks(name, n_train, notes, dsets):
     """(task names, n_classes, tasks, tests, data description) of the quick scale."""
     d = load_digits(seed=0)
+    dsets.use("digits")
     if name == "digits-fashion":
         try:
             f = load_fashion_mnist()
+            dsets.use("fashion-mnist")
         except DatasetNotFoundError as e:
-            notes.append(f"Fashion-MNIST absent ({str(e).splitlines()[0]}): digits split into three tasks instead")
-            print("NOTE: Fashion-MNIST not found; running the digits-only task split.", file=sys.stderr)
+            notes.append(f"Fashion-MNIST absent ({dsets.skip('fashion-mnist', e)}): digits split into three tasks "
+                         "instead")
             name = "digits"
     if name == "digits-fashion":
         tasks = [stratified(d.x_train, d.y_train, n_train)]
@@ -442,22 +444,26 @@ def verdicts(res):
     ]
 
 
+def source(exp: str) -> str:
+    """The data set a paper-scale experiment reads."""
+    return "omniglot" if exp.startswith("omniglot") else exp.split("-")[0]
+
+
 def main(argv=None):
-    args = chapter_parser(__doc__, datasets=QUICK_DATA + tuple(PAPER_RUNS)).parse_args(argv)
-    out = output_dir(args, CHAPTER)
+    args = chapter_parser(__doc__, chapter=CHAPTER, datasets=QUICK_DATA + tuple(PAPER_RUNS),
+                          gpu_note=" (ch. 8 trains with autograd, which runs on the CPU only)").parse_args(argv)
+    out = output_dir(args)
     sw = Stopwatch()
-    notes, tables, metrics = [], {}, {}
+    notes, tables, metrics, dsets = [], {}, {}, DataSets()
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
     notes.append("BLAS runs single-threaded (threadpoolctl): the products are tiny and threads cost more than they give")
-    if args.device == "gpu":
-        notes.append("--device gpu ignored: ch. 8 trains with autograd, which runs on the CPU only")
-        print("NOTE: ch. 8 trains with autograd on the CPU; --device gpu is ignored.", file=sys.stderr)
     if args.scale == "quick":
         if args.dataset not in (None,) + QUICK_DATA:
             sys.exit(f"error: --dataset {args.dataset} is a paper-scale experiment; quick takes {QUICK_DATA}")
         spec = dict(QUICK, title="quick, 8×8", reps=QUICK["reps"])
-        names, n_classes, tasks, tests, described = quick_tasks(args.dataset or "digits-fashion", spec["n_train"], notes)
+        names, n_classes, tasks, tests, described = quick_tasks(args.dataset or "digits-fashion", spec["n_train"], notes, dsets)
+        quick_data = "fashion-mnist" if "fashion-mnist" in dsets.used else "digits"   # the results depend on it
         data = (n_classes, tasks, tests)
         notes.append(f"quick data: {described}; 500 training images per task (stratified, random_state 666 as the "
                      f"code); test sets {[len(y) for _, y in tests]}")
@@ -466,7 +472,9 @@ def main(argv=None):
         batching = measure_batching("quick", spec, data, args.seed, spec["batching_steps"])
         res = run_experiment("quick", spec, names, data, args, out, sw, "")
         cols, rows = error_table(res, PAPER["dkl_mnist"])
-        tables["table_8_1_quick"] = table(cols, rows)
+        tables["table_8_1_quick"] = table(cols, rows, dataset=quick_data)
+        dsets.label("metrics/quick", quick_data)
+        dsets.label("metrics/comparison_with_thesis", quick_data)
         print_table(f"Table 8.1 stand-in ({described}; {spec['reps']} runs; thesis column: DKL-MNIST, 28×28)",
                     cols, rows)
         metrics["quick"] = res
@@ -478,14 +486,14 @@ def main(argv=None):
         experiments, batching, cache = {}, None, {}
         for exp in chosen:
             spec = dict(PAPER_RUNS[exp])
-            src = "omniglot" if exp.startswith("omniglot") else exp.split("-")[0]
+            src = source(exp)
             try:
                 if src not in cache:
                     cache[src] = paper_data(exp)
             except DatasetNotFoundError as e:
-                notes.append(f"{spec['title']}: skipped, data absent ({str(e).splitlines()[0]})")
-                print(f"SKIPPED {exp}: {str(e).splitlines()[0]}", file=sys.stderr)
+                notes.append(f"{spec['title']}: skipped, data absent ({dsets.skip(src, e)})")
                 continue
+            dsets.use(src)
             names, n_classes, tasks, tests = cache[src]
             data = (n_classes, tasks, tests)
             if batching is None:
@@ -498,8 +506,10 @@ def main(argv=None):
             literature = {"cifar100-convnet": ("Cross-stitch networks", "Routing networks"),
                           "omniglot-convnet": ("Soft layer ordering",)}.get(exp, ())
             rows += [[name] + [None] * (len(cols) - 2) + [f"{PAPER[paper_key][name]:.1f}"] for name in literature]
-            tables[f"table_{spec['table'].replace('.', '_')}_{exp}"] = table(cols, rows)
+            tables[f"table_{spec['table'].replace('.', '_')}_{exp}"] = table(cols, rows, dataset=src)
             print_table(f"Table {spec['table']}: {spec['title']} ({spec['reps']} runs)", cols, rows)
+        if not experiments:
+            return dsets.nothing_ran()
         metrics.update(experiments)
         t81 = [[LABEL[m]] + [f"{experiments[e]['summary'][m]['mean']:.2f} ± {experiments[e]['summary'][m]['std']:.2f}"
                              if e in experiments else "skipped" for e in ("dkl", "cifar100-resnet18", "omniglot-resnet18")]
@@ -513,7 +523,8 @@ def main(argv=None):
         base = batching["full sharing (λθ = 1)"]
         rows = [[k, 1000 * v, v / base] for k, v in batching.items()]
         tables["mc_sgd_batching"] = table(["Monte Carlo gradient (one batch, uniform π)", "CPU ms", "ratio to full sharing"],
-                                          rows)
+                                          rows, tolerance=over_seeds(1e9, what="CPU timings: they vary between "
+                                                                                "machines and loads"))
         print_table("Monte Carlo SGD cost (λθ = 8 samples from the uniform π; CPU time per gradient)",
                     tables["mc_sgd_batching"]["columns"], rows)
         metrics["mc_sgd_batching_cpu_seconds"] = batching
@@ -530,7 +541,8 @@ def main(argv=None):
         cols = ["layer"] + [f"% shared by t = {g + 1}" for g in range(hist.shape[1])]
         if hist.shape[1] <= 6:
             print_table(f"Fig. 8.4 ({exp}): share of tasks whose weights are shared by exactly t tasks", cols, rows)
-            tables[f"fig_8_4_{exp}"] = table(cols, rows)
+            tables[f"fig_8_4_{exp}"] = table(cols, rows, dataset=quick_data if exp == "quick" else source(exp),
+                                             tolerance=over_seeds(100.0, what="shares over repetitions, percent"))
     if args.scale == "quick":
         lines = verdicts(experiments["quick"])
         metrics["comparison_with_thesis"] = lines
@@ -546,11 +558,15 @@ def main(argv=None):
     res = make_results(document="thesis", experiment="ch8 learned weight sharing: NES over assignments + Monte Carlo "
                        "SGD (Tables 8.1-8.3, Figs. 8.3-8.4)", scale=args.scale, config=config,
                        seeds=[args.seed], metrics=metrics, tables=tables, paper=PAPER, notes=notes,
-                       elapsed_seconds=float(sw))
+                       elapsed_seconds=float(sw), datasets=dsets.report(),
+                       tolerances={"metrics": trained(3.0, what="test errors in percent"),
+                                   "metrics/*/summary": over_seeds(3.0, what="means/stds over repetitions, percent"),
+                                   "metrics/mc_sgd_batching_cpu_seconds": over_seeds(1e9, what="CPU timings"),
+                                   "metrics/run_cost": over_seeds(1e9, what="timing ratios")})
     write_results(out / "results.json", res)
     print("\nNotes:\n  " + "\n  ".join(notes))
     print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

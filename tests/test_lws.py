@@ -434,7 +434,10 @@ def test_omniglot_loader_reads_the_standard_folders(tmp_path):
 
 def test_quick_tasks_fall_back_to_digits():
     notes = []
-    names, n_classes, tasks, tests, _ = _chapter().quick_tasks("digits", 500, notes)
+    from _cli import DataSets
+    dsets = DataSets()
+    names, n_classes, tasks, tests, _ = _chapter().quick_tasks("digits", 500, notes, dsets)
+    assert dsets.used == ["digits"]
     assert n_classes == (5, 5, 2) and [len(y) for _, y in tasks] == [500, 500, 500]
     assert all(x.shape[1:] == (1, 8, 8) and int(y.max()) < c for (x, y), c in zip(tasks + tests, n_classes * 2))
     x = np.arange(2 * 28 * 28, dtype=np.float32).reshape(2, 1, 28, 28)
@@ -482,5 +485,6 @@ def test_chapter_paper_scale_skips_absent_data_and_resumes_from_its_cache(tmp_pa
     first = res["metrics"]["omniglot-convnet"]["summary"]
     ch.main(["--scale", "paper", "--dataset", "omniglot-convnet", "--out", str(tmp_path / "out"), "--no-progress"])
     assert read_results(tmp_path / "out" / "results.json")["metrics"]["omniglot-convnet"]["summary"] == first
-    ch.main(["--scale", "paper", "--dataset", "dkl", "--out", str(tmp_path / "out2"), "--no-progress"])
-    assert any("skipped" in n for n in read_results(tmp_path / "out2" / "results.json")["notes"])
+    # every data set of the experiment absent: exit status 3, nothing written (the chapter contract)
+    assert ch.main(["--scale", "paper", "--dataset", "dkl", "--out", str(tmp_path / "out2"), "--no-progress"]) == 3
+    assert not (tmp_path / "out2" / "results.json").exists()
