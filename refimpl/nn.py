@@ -108,6 +108,19 @@ def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
     return mean + truncated_normal(rng, shape, stddev)
 
 
+def _unit_norm_normal(rng, shape):
+    """N(0, 1) weights with every output unit's incoming vector scaled to unit L2 norm (the
+    Atari agents' initialisation of thesis ch. 6, after Such et al.): a dense ``(in, out)`` is
+    normalised over ``in``, a kernel ``(C_out, C_in, kh, kw)`` over ``(C_in, kh, kw)``."""
+    w = rng.standard_normal(shape)
+    if len(shape) == 2:
+        return w / np.sqrt(np.sum(w * w, axis=0, keepdims=True))
+    if len(shape) == 4:
+        return w / np.sqrt(np.sum(w * w, axis=(1, 2, 3), keepdims=True))
+    raise ValueError(f"unit_norm_normal: expected a dense (in, out) or kernel (C_out, C_in, kh, kw) "
+                     f"shape, got {shape}")
+
+
 def _variance_scaling(scale: float, mode: str, distribution: str):
     def init(rng, shape):
         fan_in, fan_out = fans(shape)
@@ -123,7 +136,8 @@ def _variance_scaling(scale: float, mode: str, distribution: str):
 
 #: name -> ``f(rng, shape, **kwargs) -> float64 array``. Variance-scaling members follow Keras:
 #: glorot_* use 1/fan_avg, he_* 2/fan_in, lecun_* 1/fan_in; *_uniform draw U(-√(3v), √(3v)),
-#: *_normal a normal truncated at 2σ, rescaled so that the variance is v.
+#: *_normal a normal truncated at 2σ, rescaled so that the variance is v. unit_norm_normal draws
+#: N(0, 1) and scales each output unit's incoming weights to unit L2 norm (thesis ch. 6).
 INITIALIZERS: dict[str, Callable] = {
     "zeros": _zeros,
     "ones": _ones,
@@ -137,6 +151,7 @@ INITIALIZERS: dict[str, Callable] = {
     "he_normal": _variance_scaling(2.0, "fan_in", "normal"),
     "lecun_uniform": _variance_scaling(1.0, "fan_in", "uniform"),
     "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
+    "unit_norm_normal": _unit_norm_normal,
 }
 
 
