@@ -90,3 +90,21 @@ def test_bad_game_lists_available():
         ae.check_game("Frostbyte")
     assert ae.check_game("Frostbite") == "frostbite"
     assert set(ae.THESIS_GAMES) <= set(ae.available_games())
+
+
+@pytest.mark.slow
+def test_ray_evaluation_equals_local():
+    ray = pytest.importorskip("ray")
+    spec = an.NetSpec(18, "small")
+    settings = ae.EnvSettings(num_envs=2)
+    jobs = [(((1,),), 10), (((2, 5),), 11), (ae.RANDOM, 12), (((1,),), 13)]
+    local = ae.Evaluator("frostbite", ae.AgentPolicy(spec, an.GenomeBuilder(spec, 0.005)), settings)
+    r_local, l_local = local.evaluate(jobs, max_steps=40)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        dist = ae.RayEvaluator("frostbite", spec, 0.005, settings, n_workers=2)
+        r_dist, l_dist = dist.evaluate(jobs, max_steps=40)
+        assert np.array_equal(r_local, r_dist) and np.array_equal(l_local, l_dist)
+        assert dist.steps == l_local.sum()
+    finally:
+        ray.shutdown()

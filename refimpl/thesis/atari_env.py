@@ -30,7 +30,7 @@ import numpy as np
 from . import atari_net
 
 __all__ = ["THESIS_GAMES", "EnvSettings", "require_ale", "available_games", "check_game", "make_vector_env",
-           "AgentPolicy", "Evaluator", "RANDOM", "FINAL_SEED_BASE"]
+           "AgentPolicy", "Evaluator", "RayEvaluator", "RANDOM", "FINAL_SEED_BASE"]
 
 #: the six games of Sec. 6.3 (ALE ROM ids); their ROMs ship inside the ale-py wheel
 THESIS_GAMES = ("atlantis", "frostbite", "gravitar", "kangaroo", "seaquest", "venture")
@@ -239,3 +239,70 @@ class Evaluator:
                         rngs.pop(s, None)
                     assign(done_slots)
         return returns, lengths
+
+
+# ------------------------------------------------------------------------------------------------
+# Past one machine: Ray actors, each owning a vector environment (optional extra "distributed")
+# ------------------------------------------------------------------------------------------------
+
+class _Worker:
+    """The body of a Ray actor: an :class:`Evaluator` with its own genome cache."""
+
+    def __init__(self, game, net, n_actions, sigma, settings_dict):
+        spec = atari_net.NetSpec(n_actions, net)
+        self.ev = Evaluator(game, AgentPolicy(spec, atari_net.GenomeBuilder(spec, sigma)), EnvSettings(**settings_dict))
+
+    def evaluate(self, jobs, max_steps):
+        return self.ev.evaluate(jobs, max_steps=max_steps)
+
+
+class RayEvaluator:
+    """The :class:`Evaluator` interface on ``n_workers`` Ray actors (``pip install -e .[distributed]``).
+
+    Jobs are (genome seed lists, episode seed): a few integers each, so only integers travel; every
+    actor rebuilds θ from the seeds (Sec. 6.2) and returns (return, steps) per job. The jobs are
+    split into contiguous chunks, one per actor, and the results come back in job order, equal to
+    the local scheduler's for the same jobs. ``address=None`` starts or joins a local Ray;
+    ``address="auto"`` joins the cluster this machine belongs to (``ray start --head`` on one node,
+    ``ray start --address=HEAD:6379`` on the others) and ``"ray://HEAD:10001"`` connects a client.
+    """
+
+    def __init__(self, game: str, spec: atari_net.NetSpec, sigma: float, settings: EnvSettings = EnvSettings(), *,
+                 n_workers: int = 2, address: str | None = None, num_cpus_per_worker: float = 1.0):
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError("--workers ray needs Ray: pip install -e '.[distributed]'") from e
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        actor = ray.remote(num_cpus=num_cpus_per_worker)(_Worker)
+        self.settings = settings
+        self.game = check_game(game)
+        self.workers = [actor.remote(self.game, spec.net, spec.n_actions, sigma, settings.as_dict())
+                        for _ in range(n_workers)]
+        self.steps = 0
+        self.episodes = 0
+
+    @property
+    def frames(self) -> int:
+        return self.steps * self.settings.frameskip
+
+    def evaluate(self, jobs, max_steps: int | None = 3000, on_step=None, record=None):
+        jobs = [(tuple(tuple(int(s) for s in g) if g != RANDOM else g for g in agent)
+                 if tuple(agent) != RANDOM else RANDOM, int(seed)) for agent, seed in jobs]
+        chunks = np.array_split(np.arange(len(jobs)), len(self.workers))
+        futures = [w.evaluate.remote([jobs[i] for i in c], max_steps)
+                   for w, c in zip(self.workers, chunks) if len(c)]
+        parts = self.ray.get(futures)
+        returns = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        lengths = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        self.steps += int(lengths.sum())
+        self.episodes += len(jobs)
+        if on_step is not None:
+            on_step(int(lengths.sum()))
+        return returns, lengths
+
+    def close(self):
+        for w in self.workers:
+            self.ray.kill(w)
