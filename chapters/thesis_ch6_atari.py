@@ -251,12 +251,12 @@ def write_gif(game, spec, genome, seed, sc, out, settings):
                                       repeat_action_probability=settings.repeat_action_probability))
     one.evaluate([((tuple(genome),), seed)], max_steps=sc["gif_frames"], record=lambda o: frames.append(o[-1].copy()))
     one.close()
-    fig, ax = plt.subplots(figsize=(2.5, 2.5))
+    fig, ax = plt.subplots(figsize=(3, 3))
     ax.axis("off")
     im = ax.imshow(frames[0], cmap="gray", vmin=0, vmax=255)
     path = out / f"{game}_final_agent.gif"
     writer = PillowWriter(fps=15)
-    with writer.saving(fig, str(path), dpi=60):
+    with writer.saving(fig, str(path), dpi=84):
         for f in frames[::2]:
             im.set_data(f)
             writer.grab_frame()

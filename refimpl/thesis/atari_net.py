@@ -27,6 +27,7 @@ slots by genome and calls :func:`forward` once per distinct genome instead (``Ag
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import cached_property
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -63,6 +64,10 @@ class NetSpec:
 
     def layers(self) -> list[tuple[str, tuple, tuple, int]]:
         """``(kind, weight shape, bias shape, stride)`` per layer, in forward order."""
+        return self._layers
+
+    @cached_property
+    def _layers(self) -> list[tuple[str, tuple, tuple, int]]:
         convs, hidden = NETS[self.net]
         c, h, w = self.in_shape
         out = []
@@ -77,12 +82,16 @@ class NetSpec:
 
     @property
     def n_params(self) -> int:
+        return self._n_params
+
+    @cached_property
+    def _n_params(self) -> int:
         return sum(int(np.prod(ws)) + int(np.prod(bs)) for _, ws, bs, _ in self.layers())
 
     def unflatten(self, theta) -> list[tuple]:
         """Views ``(W, b)`` per layer into a flat θ of shape ``(n,)`` or ``(P, n)``."""
         lead = theta.shape[:-1]
-        if theta.shape[-1] != self.n_params:
+        if theta.shape[-1] != self._n_params:
             raise ValueError(f"θ has {theta.shape[-1]} entries, the {self.net} net needs {self.n_params}")
         views, i = [], 0
         for _, ws, bs, _ in self.layers():
