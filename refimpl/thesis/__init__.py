@@ -14,9 +14,11 @@ module             what it holds
                    whole population (the GPU-batching argument of ch. 5)
 ``ea``             Algorithm 2: the limited-evaluation EA, its configuration (Table 5.1),
                    checkpoints and resumption
+``atari_*``        ch. 6: the agent network and seed-list genomes (``atari_net``), the ALE
+                   vector-env scheduler (``atari_env``), Algorithm 3 and Table 6.1 (``atari_ga``)
 =================  ==============================================================================
 
-Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari), 7 (Lamarckian NAS) and 8 (learned weight
+Chapters 3 (SE-ResNeXt recipe), 7 (Lamarckian NAS) and 8 (learned weight
 sharing) are not implemented yet. Readings and the author's code's departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
