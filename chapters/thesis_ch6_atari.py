@@ -189,11 +189,12 @@ def run_atari(sc, args, out, notes):
         if args.progress and budget is not None:
             from tqdm import tqdm
             bar = tqdm(total=int(budget), desc=f"{name} (agent steps)", unit="step", unit_scale=True)
+        problem.on_step = bar.update if bar is not None else None
         ck = out / "checkpoints" / f"{game}_{name}_seed{args.seed}.json" if args.scale == "paper" else None
 
         def on_gen(st, bar=bar):
             if bar is not None:
-                bar.n = int(min(st.used, budget))
+                bar.n = int(st.used)   # exact after a resume, too
                 bar.refresh()
             e = st.log[-1]
             print(f"  {name} gen {e['generation']}: {int(e['used']):,} steps, elite fitness "
@@ -305,7 +306,7 @@ def main(argv=None):
         from refimpl.thesis import atari_ga as ga
         try:
             for k in ("baseline", args.proposal_config):
-                ga.check_budget(ga.GAConfig.table_6_1(k), args.budget_steps, 3000)
+                ga.check_budget(ga.GAConfig.table_6_1(k), args.budget_steps, sc["cap"])
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

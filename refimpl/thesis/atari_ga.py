@@ -287,14 +287,15 @@ def run_ga(config: GAConfig, problem, *, seed: int, budget: float, max_cost_per_
 
 class AtariProblem:
     """Episodes on an :class:`~refimpl.thesis.atari_env.Evaluator`: score = unclipped return,
-    cost = agent steps (``max_steps`` caps training episodes)."""
+    cost = agent steps (``max_steps`` caps training episodes; ``on_step(n)`` sees every GA agent step,
+    e.g. a progress bar)."""
 
-    def __init__(self, evaluator, max_steps: int | None = 3000):
-        self.evaluator, self.max_steps = evaluator, max_steps
+    def __init__(self, evaluator, max_steps: int | None = 3000, on_step: Callable[[int], None] | None = None):
+        self.evaluator, self.max_steps, self.on_step = evaluator, max_steps, on_step
 
     def evaluate(self, genomes, seeds):
         returns, steps = self.evaluator.evaluate([((tuple(g),), int(s)) for g, s in zip(genomes, seeds)],
-                                                 max_steps=self.max_steps)
+                                                 max_steps=self.max_steps, on_step=self.on_step)
         return returns, steps
 
     def play(self, agent: tuple, seeds, max_steps=None):
