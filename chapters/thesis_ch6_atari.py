@@ -296,10 +296,13 @@ def main(argv=None):
     out = output_dir(args, CHAPTER)
     notes, metrics, tables = [], {}, {}
     try:
+        from refimpl.backend import GPUUnavailableError, gpu_available
         from refimpl.thesis import atari_env as ae
         if not args.skip_atari:
             ae.check_game(args.game)
-    except (ImportError, ValueError) as e:
+        if args.device == "gpu" and not gpu_available():
+            raise GPUUnavailableError("--device gpu needs CuPy and a CUDA device (pip install -e '.[gpu]')")
+    except (ImportError, ValueError, GPUUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.budget_steps is not None and args.scale == "paper":

@@ -113,6 +113,9 @@ class AgentPolicy:
     def __init__(self, spec: atari_net.NetSpec, builder: atari_net.GenomeBuilder, *, device: str = "cpu"):
         if device not in ("cpu", "gpu"):
             raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        if device == "gpu":
+            from ..backend import _require_gpu
+            _require_gpu()  # GPUUnavailableError now, not in the middle of a run
         self.spec, self.builder, self.device = spec, builder, device
         self._dev_cache: dict = {}
 
