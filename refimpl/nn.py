@@ -31,7 +31,7 @@ from .backend import array_module, raw_module
 __all__ = [
     "truncated_normal", "as_pair",
     "INITIALIZERS", "ACTIVATIONS",
-    "fans", "get_initializer", "initialize",
+    "fans", "get_initializer", "initialize", "unit_norm_normal",
     "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
     "get_activation", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
@@ -108,17 +108,19 @@ def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
     return mean + truncated_normal(rng, shape, stddev)
 
 
-def _unit_norm_normal(rng, shape):
+def unit_norm_normal(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
     """N(0, 1) weights with every output unit's incoming vector scaled to unit L2 norm (the
     Atari agents' initialisation of thesis ch. 6, after Such et al.): a dense ``(in, out)`` is
-    normalised over ``in``, a kernel ``(C_out, C_in, kh, kw)`` over ``(C_in, kh, kw)``."""
+    normalised over ``in``, a kernel ``(C_out, C_in, kh, kw)`` over ``(C_in, kh, kw)``.
+    Drawn and normalised in float64, returned as ``dtype``. Not part of :data:`INITIALIZERS`
+    (the Keras catalogue of the accountability document); ``ValueError`` for other ranks."""
+    shape = tuple(shape)
+    if len(shape) not in (2, 4):
+        raise ValueError(f"unit_norm_normal: expected a dense (in, out) or kernel (C_out, C_in, kh, kw) "
+                         f"shape, got {shape}")
     w = rng.standard_normal(shape)
-    if len(shape) == 2:
-        return w / np.sqrt(np.sum(w * w, axis=0, keepdims=True))
-    if len(shape) == 4:
-        return w / np.sqrt(np.sum(w * w, axis=(1, 2, 3), keepdims=True))
-    raise ValueError(f"unit_norm_normal: expected a dense (in, out) or kernel (C_out, C_in, kh, kw) "
-                     f"shape, got {shape}")
+    axes = 0 if len(shape) == 2 else (1, 2, 3)
+    return (w / np.sqrt(np.sum(w * w, axis=axes, keepdims=True))).astype(dtype)
 
 
 def _variance_scaling(scale: float, mode: str, distribution: str):
@@ -136,8 +138,7 @@ def _variance_scaling(scale: float, mode: str, distribution: str):
 
 #: name -> ``f(rng, shape, **kwargs) -> float64 array``. Variance-scaling members follow Keras:
 #: glorot_* use 1/fan_avg, he_* 2/fan_in, lecun_* 1/fan_in; *_uniform draw U(-√(3v), √(3v)),
-#: *_normal a normal truncated at 2σ, rescaled so that the variance is v. unit_norm_normal draws
-#: N(0, 1) and scales each output unit's incoming weights to unit L2 norm (thesis ch. 6).
+#: *_normal a normal truncated at 2σ, rescaled so that the variance is v.
 INITIALIZERS: dict[str, Callable] = {
     "zeros": _zeros,
     "ones": _ones,
@@ -151,7 +152,6 @@ INITIALIZERS: dict[str, Callable] = {
     "he_normal": _variance_scaling(2.0, "fan_in", "normal"),
     "lecun_uniform": _variance_scaling(1.0, "fan_in", "uniform"),
     "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
-    "unit_norm_normal": _unit_norm_normal,
 }
 
 

@@ -16,7 +16,7 @@ def golden_values():
     spec = an.NetSpec(18, "small")
     theta = an.init_params(spec, 1234)
     obs = np.random.default_rng(5).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
-    init = nn.initialize("unit_norm_normal", np.random.default_rng(7), (3, 4))
+    init = nn.unit_norm_normal(np.random.default_rng(7), (3, 4))
     child = an.GenomeBuilder(spec, 0.005).build((1234, 99, 100))
     return {"init_unit_norm_seed7_3x4": init.tolist(),
             "small18_init1234_values_obs_seed5": an.forward(spec, theta, obs).tolist(),
@@ -35,15 +35,15 @@ def test_parameter_count():
 
 def test_unit_norm_initializer():
     rng = np.random.default_rng(0)
-    w = nn.initialize("unit_norm_normal", rng, (30, 5))
+    w = nn.unit_norm_normal(rng, (30, 5))
     np.testing.assert_allclose(np.linalg.norm(w, axis=0), 1.0, rtol=1e-6)
-    k = nn.initialize("unit_norm_normal", rng, (6, 3, 4, 4))
+    k = nn.unit_norm_normal(rng, (6, 3, 4, 4))
     np.testing.assert_allclose(np.linalg.norm(k.reshape(6, -1), axis=1), 1.0, rtol=1e-6)
     theta = an.init_params(an.NetSpec(4, "small"), 3)
     for W, b in an.NetSpec(4, "small").unflatten(theta):
         assert not b.any()
     with pytest.raises(ValueError):
-        nn.initialize("unit_norm_normal", rng, (3,))
+        nn.unit_norm_normal(rng, (3,))
 
 
 def test_forward_shapes_and_population_path_agree():

@@ -8,7 +8,7 @@ the last; the agent plays the argmax output. With 18 actions it has 1,693,362 pa
 stand-in of ``chapters/thesis_ch6_atari.py``.
 
 Initialisation (the author's code): N(0, 1) weights, each unit's incoming vector scaled to unit
-L2 norm (the core's ``"unit_norm_normal"`` initializer, :mod:`refimpl.nn`), zero biases.
+L2 norm (the core's :func:`refimpl.nn.unit_norm_normal`), zero biases.
 
 All parameters live in one flat float32 vector θ. A **genome** is a tuple of ints
 ``(init_seed, m_1, …, m_k)``: θ = init(init_seed) followed by θ ← θ + σ·ε(m_i) for each mutation
@@ -106,7 +106,7 @@ def init_params(spec: NetSpec, seed: int) -> np.ndarray:
     rng = np.random.default_rng(int(seed))
     parts = []
     for _, ws, bs, _ in spec.layers():
-        parts.append(nn.initialize("unit_norm_normal", rng, ws).ravel())
+        parts.append(nn.unit_norm_normal(rng, ws).ravel())
         parts.append(np.zeros(int(np.prod(bs)), np.float32))
     return np.concatenate(parts)
 
