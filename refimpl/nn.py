@@ -30,7 +30,7 @@ from .backend import array_module, is_cupy, is_gpu_module, raw_module
 __all__ = [
     "truncated_normal", "as_pair",
     "INITIALIZERS", "ACTIVATIONS",
-    "fans", "get_initializer", "initialize",
+    "fans", "get_initializer", "initialize", "unit_norm_normal",
     "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
     "get_activation", "check_labels", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
@@ -105,6 +105,21 @@ def _random_uniform(rng, shape, minval: float = -0.05, maxval: float = 0.05):
 
 def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
     return mean + truncated_normal(rng, shape, stddev)
+
+
+def unit_norm_normal(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
+    """N(0, 1) weights with every output unit's incoming vector scaled to unit L2 norm (the
+    Atari agents' initialisation of thesis ch. 6, after Such et al.): a dense ``(in, out)`` is
+    normalised over ``in``, a kernel ``(C_out, C_in, kh, kw)`` over ``(C_in, kh, kw)``.
+    Drawn and normalised in float64, returned as ``dtype``. Not part of :data:`INITIALIZERS`
+    (the Keras catalogue of the accountability document); ``ValueError`` for other ranks."""
+    shape = tuple(shape)
+    if len(shape) not in (2, 4):
+        raise ValueError(f"unit_norm_normal: expected a dense (in, out) or kernel (C_out, C_in, kh, kw) "
+                         f"shape, got {shape}")
+    w = rng.standard_normal(shape)
+    axes = 0 if len(shape) == 2 else (1, 2, 3)
+    return (w / np.sqrt(np.sum(w * w, axis=axes, keepdims=True))).astype(dtype)
 
 
 def _variance_scaling(scale: float, mode: str, distribution: str):

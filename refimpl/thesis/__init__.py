@@ -14,6 +14,8 @@ module             what it holds
                    whole population (the GPU-batching argument of ch. 5)
 ``ea``             Algorithm 2: the limited-evaluation EA, its configuration (Table 5.1),
                    checkpoints and resumption
+``atari_*``        ch. 6: the agent network and seed-list genomes (``atari_net``), the ALE
+                   vector-env scheduler (``atari_env``), Algorithm 3 and Table 6.1 (``atari_ga``)
 ``nes``            Secs. 8.3–8.4: NES over independent categoricals — parameterisations (Eqs.
                    8.21–8.43), rank utilities (Eq. 8.19), natural gradient (Eq. 8.44), the update
 ``routed``         Sec. 8.4: the routed multi-task network, one forward pass grouped by module
@@ -21,8 +23,8 @@ module             what it holds
                    Algorithm 6 with checkpoints, the Fig. 8.4 histogram
 =================  ==============================================================================
 
-Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari) and 7 (Lamarckian NAS) are not implemented
-yet. Readings and the author's code's departures: ``docs/thesis.md``.
+Chapters 3 (SE-ResNeXt recipe) and 7 (Lamarckian NAS) are not implemented yet. Readings and the
+author's code's departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
 """

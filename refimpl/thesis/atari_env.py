@@ -1,0 +1,315 @@
+"""Thesis ch. 6, Sec. 6.3: playing Atari episodes on ALE's C++ vector environment.
+
+:class:`EnvSettings` is the DeepMind-style preprocessing of the author's code, done inside
+``ale_py.AtariVectorEnv``: grayscale, 84×84, frame skip 4 with a max over the last two frames,
+a stack of 4, 1–30 no-op frames at reset, one FIRE frame on reset, no sticky actions
+(``repeat_action_probability`` 0; the text's "non-deterministic frame-skips" are 0.25, an option),
+no life-loss terminal, and **unclipped rewards** (``AtariVectorEnv`` clips by default, which would
+destroy the game scores used as fitness).
+
+:class:`Evaluator` is the scheduler. It takes a list of jobs ``(agent, episode_seed)``, keeps them
+in a queue, and runs them on S environment slots: each step it gathers the active slots'
+observations, asks the :class:`AgentPolicy` for actions (one forward per distinct genome on the
+CPU, one population-batched forward on a GPU), steps all slots, accumulates the unclipped rewards
+and agent steps, and refills a slot whose episode ended (game over, or the agent-step cap of
+training episodes: 3,000) with the next job through a seeded partial reset. Results come back in
+job order, so the same (agent, seed) gives the same return whatever slot it ran in.
+
+Budget accounting: every agent step of every job is counted once (``Evaluator.steps``), and the
+emulator frames are 4× that (frame skip). Slots left idle at the end of a batch are stepped but
+not counted.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import atari_net
+
+__all__ = ["THESIS_GAMES", "EnvSettings", "require_ale", "available_games", "check_game", "make_vector_env",
+           "AgentPolicy", "Evaluator", "RayEvaluator", "RANDOM", "FINAL_SEED_BASE"]
+
+#: the six games of Sec. 6.3 (ALE ROM ids); their ROMs ship inside the ale-py wheel
+THESIS_GAMES = ("atlantis", "frostbite", "gravitar", "kangaroo", "seaquest", "venture")
+#: an agent that plays uniformly random actions, drawn from a generator seeded by the episode seed
+RANDOM = ("random",)
+#: the final protocol's fixed episode seeds are FINAL_SEED_BASE + i (the author's code's choice)
+FINAL_SEED_BASE = 666666
+
+
+def require_ale():
+    """The ``ale_py`` module, or an ``ImportError`` naming the package to install."""
+    try:
+        import ale_py
+    except ImportError as e:  # pragma: no cover - ale-py is an install requirement
+        raise ImportError("thesis ch. 6 needs ale-py and gymnasium[atari] (install requirements of refimpl: "
+                          "pip install -e .  — or pip install 'gymnasium[atari]' ale-py)") from e
+    return ale_py
+
+
+def available_games() -> list[str]:
+    """The ROM ids ale-py ships."""
+    ale_py = require_ale()
+    return sorted(ale_py.roms.get_all_rom_ids())
+
+
+def check_game(name: str) -> str:
+    """The ROM id for a game name (``"Frostbite"``, ``"frostbite"``); ``ValueError`` listing the
+    thesis' games and all available ROMs if unknown."""
+    rom = str(name).lower().replace("-", "_").replace(" ", "_")
+    games = available_games()
+    if rom not in games:
+        raise ValueError(f"unknown Atari game {name!r}. The thesis' games: {', '.join(THESIS_GAMES)}. "
+                         f"Available ROMs: {', '.join(games)}")
+    return rom
+
+
+@dataclass(frozen=True)
+class EnvSettings:
+    """Preprocessing and scheduling settings (defaults: the author's code, Sec. 6.3)."""
+    noop_max: int = 30
+    frameskip: int = 4
+    stack: int = 4
+    repeat_action_probability: float = 0.0
+    fire_reset: bool = True
+    episodic_life: bool = False
+    num_envs: int = 8
+    num_threads: int = 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_vector_env(game: str, settings: EnvSettings, num_envs: int | None = None):
+    """An ``ale_py.AtariVectorEnv`` with ``settings`` and ``reward_clipping=False``; all slots reset
+    with seeds 0..S−1 (the scheduler reseeds each slot before using it)."""
+    ale_py = require_ale()
+    n = settings.num_envs if num_envs is None else num_envs
+    env = ale_py.AtariVectorEnv(
+        check_game(game), n, num_threads=settings.num_threads, reward_clipping=False,
+        autoreset_mode="SameStep", noop_max=settings.noop_max, frameskip=settings.frameskip,
+        stack_num=settings.stack, maxpool=True, grayscale=True, img_height=84, img_width=84,
+        repeat_action_probability=settings.repeat_action_probability, use_fire_reset=settings.fire_reset,
+        episodic_life=settings.episodic_life, full_action_space=False)
+    env.reset(seed=np.arange(n))
+    return env
+
+
+class AgentPolicy:
+    """Greedy actions of agents on observation batches.
+
+    An *agent* is a tuple of genomes (one genome: a single network; three: the ensemble of Sec.
+    6.3, whose action values are averaged before the argmax), or :data:`RANDOM`.
+    ``device="cpu"`` groups the slots by agent and runs one :func:`atari_net.forward` per distinct
+    genome over its slots (real batching when many episodes of one agent run, as in
+    re-evaluations and the final protocol). ``device="gpu"`` runs one
+    :func:`atari_net.population_forward` over all slots' genomes (CuPy).
+    """
+
+    def __init__(self, spec: atari_net.NetSpec, builder: atari_net.GenomeBuilder, *, device: str = "cpu"):
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+        if device == "gpu":
+            from ..backend import _require_gpu
+            _require_gpu()  # GPUUnavailableError now, not in the middle of a run
+        self.spec, self.builder, self.device = spec, builder, device
+        self._dev_cache: dict = {}
+
+    def _theta(self, genome):
+        theta = self.builder.build(genome)
+        if self.device == "cpu":
+            return theta
+        key = tuple(genome)
+        if key not in self._dev_cache:
+            from ..backend import to_device
+            if len(self._dev_cache) > 256:
+                self._dev_cache.clear()
+            self._dev_cache[key] = to_device(theta, "gpu")
+        return self._dev_cache[key]
+
+    def values(self, agent, obs) -> np.ndarray:
+        """Mean action values ``(B, A)`` of the agent's genomes for ``obs (B, 4, 84, 84)``."""
+        q = None
+        for g in agent:
+            v = atari_net.forward(self.spec, self._theta(g), obs)
+            q = v if q is None else q + v
+        q = q / np.float32(len(agent))
+        return q.get() if hasattr(q, "get") else q
+
+    def act(self, agents: Sequence[tuple], obs: np.ndarray) -> np.ndarray:
+        """Actions ``(S,)`` for slots whose agents are ``agents`` (no RANDOM entries)."""
+        actions = np.zeros(len(agents), np.int64)
+        if self.device == "gpu" and all(len(a) == 1 for a in agents):
+            import cupy as cp
+            thetas = cp.stack([self._theta(a[0]) for a in agents])
+            q = atari_net.population_forward(self.spec, thetas, cp.asarray(obs)[:, None])[:, 0]
+            return cp.argmax(q, axis=1).get().astype(np.int64)
+        groups: dict = {}
+        for i, a in enumerate(agents):
+            groups.setdefault(a, []).append(i)
+        for a, idx in groups.items():
+            actions[idx] = np.argmax(self.values(a, obs[idx]), axis=1)
+        return actions
+
+
+class Evaluator:
+    """Runs (agent, episode seed) jobs on one ``AtariVectorEnv`` and returns returns and lengths.
+
+    ``steps`` counts every agent step taken by any job (the budget); ``frames`` = steps ×
+    frame skip. ``evaluate`` results are in job order.
+    """
+
+    def __init__(self, game: str, policy: AgentPolicy | None, settings: EnvSettings = EnvSettings()):
+        self.game, self.policy, self.settings = check_game(game), policy, settings
+        self.env = make_vector_env(self.game, settings)
+        self.n_actions = int(self.env.single_action_space.n)
+        self.steps = 0
+        self.episodes = 0
+        self.reset_seconds = 0.0  # time in seeded resets (ALE reloads the ROM: ~0.2-0.4 s per slot)
+
+    @property
+    def frames(self) -> int:
+        return self.steps * self.settings.frameskip
+
+    def close(self):
+        self.env.close()
+
+    def evaluate(self, jobs: Sequence[tuple], max_steps: int | None = 3000,
+                 on_step: Callable[[int], None] | None = None, record: Callable | None = None):
+        """Play every job ``(agent, seed)``; ``max_steps`` caps an episode's agent steps (None: until
+        game over or ALE's own limit of 108,000 frames). Returns ``(returns float64 (J,), steps int (J,))``.
+
+        ``on_step(n)`` is called after every vector step with the number of agent steps it counted;
+        ``record(slot_obs)`` (optional) receives the observation of slot 0 after every step
+        (for the GIF).
+        """
+        from threadpoolctl import threadpool_limits
+        env, S = self.env, self.settings.num_envs
+        J = len(jobs)
+        returns, lengths = np.zeros(J), np.zeros(J, np.int64)
+        queue = deque(range(J))
+        slot_job = np.full(S, -1)
+        rngs: dict[int, np.random.Generator] = {}
+        obs = None
+
+        def assign(slots):
+            nonlocal obs
+            mask = np.zeros(S, bool)
+            seeds = []
+            for s in slots:
+                if queue:
+                    j = queue.popleft()
+                    slot_job[s] = j
+                    mask[s] = True
+                    seeds.append(int(jobs[j][1]))
+                    if tuple(jobs[j][0]) == RANDOM:
+                        rngs[s] = np.random.default_rng(int(jobs[j][1]))
+                else:
+                    slot_job[s] = -1
+            if mask.any():
+                t0 = time.perf_counter()
+                obs, _ = env.reset(seed=np.asarray(seeds, np.int64), options={"reset_mask": mask})
+                self.reset_seconds += time.perf_counter() - t0
+
+        assign(range(S))
+        with threadpool_limits(1):
+            while (slot_job >= 0).any():
+                active = np.flatnonzero(slot_job >= 0)
+                actions = np.zeros(S, np.int64)
+                net_slots = [s for s in active if tuple(jobs[slot_job[s]][0]) != RANDOM]
+                for s in active:
+                    if s in rngs and tuple(jobs[slot_job[s]][0]) == RANDOM:
+                        actions[s] = rngs[s].integers(self.n_actions)
+                if net_slots:
+                    actions[net_slots] = self.policy.act([tuple(jobs[slot_job[s]][0]) for s in net_slots],
+                                                         obs[net_slots])
+                obs, r, term, trunc, _ = env.step(actions)
+                jidx = slot_job[active]
+                returns[jidx] += r[active]
+                lengths[jidx] += 1
+                self.steps += len(active)
+                if on_step is not None:
+                    on_step(len(active))
+                if record is not None and slot_job[0] >= 0:
+                    record(obs[0])
+                ended = term[active] | trunc[active]
+                if max_steps is not None:
+                    ended |= lengths[jidx] >= max_steps
+                done_slots = active[ended]
+                if len(done_slots):
+                    self.episodes += len(done_slots)
+                    for s in done_slots:
+                        rngs.pop(s, None)
+                    assign(done_slots)
+        return returns, lengths
+
+
+# ------------------------------------------------------------------------------------------------
+# Past one machine: Ray actors, each owning a vector environment (optional extra "distributed")
+# ------------------------------------------------------------------------------------------------
+
+class _Worker:
+    """The body of a Ray actor: an :class:`Evaluator` with its own genome cache."""
+
+    def __init__(self, game, net, n_actions, sigma, settings_dict):
+        spec = atari_net.NetSpec(n_actions, net)
+        self.ev = Evaluator(game, AgentPolicy(spec, atari_net.GenomeBuilder(spec, sigma)), EnvSettings(**settings_dict))
+
+    def evaluate(self, jobs, max_steps):
+        return self.ev.evaluate(jobs, max_steps=max_steps)
+
+
+class RayEvaluator:
+    """The :class:`Evaluator` interface on ``n_workers`` Ray actors (``pip install -e .[distributed]``).
+
+    Jobs are (genome seed lists, episode seed): a few integers each, so only integers travel; every
+    actor rebuilds θ from the seeds (Sec. 6.2) and returns (return, steps) per job. The jobs are
+    split into contiguous chunks, one per actor, and the results come back in job order, equal to
+    the local scheduler's for the same jobs. ``address=None`` starts or joins a local Ray;
+    ``address="auto"`` joins the cluster this machine belongs to (``ray start --head`` on one node,
+    ``ray start --address=HEAD:6379`` on the others) and ``"ray://HEAD:10001"`` connects a client.
+    """
+
+    def __init__(self, game: str, spec: atari_net.NetSpec, sigma: float, settings: EnvSettings = EnvSettings(), *,
+                 n_workers: int = 2, address: str | None = None, num_cpus_per_worker: float = 1.0):
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError("--workers ray needs Ray: pip install -e '.[distributed]'") from e
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        actor = ray.remote(num_cpus=num_cpus_per_worker)(_Worker)
+        self.settings = settings
+        self.game = check_game(game)
+        self.workers = [actor.remote(self.game, spec.net, spec.n_actions, sigma, settings.as_dict())
+                        for _ in range(n_workers)]
+        self.steps = 0
+        self.episodes = 0
+
+    @property
+    def frames(self) -> int:
+        return self.steps * self.settings.frameskip
+
+    def evaluate(self, jobs, max_steps: int | None = 3000, on_step=None, record=None):
+        jobs = [(tuple(tuple(int(s) for s in g) if g != RANDOM else g for g in agent)
+                 if tuple(agent) != RANDOM else RANDOM, int(seed)) for agent, seed in jobs]
+        chunks = np.array_split(np.arange(len(jobs)), len(self.workers))
+        futures = [w.evaluate.remote([jobs[i] for i in c], max_steps)
+                   for w, c in zip(self.workers, chunks) if len(c)]
+        parts = self.ray.get(futures)
+        returns = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+        lengths = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+        self.steps += int(lengths.sum())
+        self.episodes += len(jobs)
+        if on_step is not None:
+            on_step(int(lengths.sum()))
+        return returns, lengths
+
+    def close(self):
+        for w in self.workers:
+            self.ray.kill(w)

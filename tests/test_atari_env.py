@@ -1,0 +1,111 @@
+"""Thesis ch. 6: the ALE vector-environment scheduler (few agent steps; Frostbite)."""
+import numpy as np
+import pytest
+
+pytest.importorskip("ale_py")
+
+from refimpl.thesis import atari_env as ae  # noqa: E402
+from refimpl.thesis import atari_net as an  # noqa: E402
+
+
+def gym_rollout(seed, actions, noops, max_steps):
+    """Single-environment gymnasium rollout: FrostbiteNoFrameskip-v4 + AtariPreprocessing + frame
+    stack, with ``noops`` raw NOOP frames and one raw FIRE frame after reset (the vector env's
+    reset), unclipped rewards."""
+    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("cv2")
+    import ale_py
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+    gym.register_envs(ale_py)
+    base = gym.make("FrostbiteNoFrameskip-v4")
+    env = FrameStackObservation(AtariPreprocessing(base, noop_max=0, frame_skip=4, screen_size=84,
+                                                   terminal_on_life_loss=False, grayscale_obs=True), 4)
+    env.reset(seed=seed)
+    for _ in range(noops):
+        base.unwrapped.ale.act(0)
+    base.unwrapped.ale.act(1)
+    ret, obs_last = 0.0, None
+    for t, a in enumerate(actions[:max_steps]):
+        obs_last, r, term, trunc, _ = env.step(int(a))
+        ret += r
+        if term or trunc:
+            return ret, t + 1, obs_last
+    return ret, min(len(actions), max_steps), obs_last
+
+
+def test_vector_env_matches_gymnasium_single_env():
+    import ale_py
+    seed, steps = 3, 150
+    acts = np.random.default_rng(0).integers(0, 18, steps)
+    env = ale_py.AtariVectorEnv("frostbite", 1, num_threads=1, reward_clipping=False, autoreset_mode="SameStep")
+    _, info = env.reset(seed=np.array([seed]))
+    noops = int(info["episode_frame_number"][0]) - 1        # 1-30 no-op frames, then one FIRE frame
+    assert 1 <= noops <= 30
+    ret, obs = 0.0, None
+    for a in acts:
+        obs, r, term, trunc, _ = env.step(np.array([a]))
+        ret += float(r[0])
+        assert not (term[0] or trunc[0])
+    env.close()
+    g_ret, g_len, g_obs = gym_rollout(seed, acts, noops, steps)
+    assert g_len == steps and ret == g_ret
+    assert np.array_equal(obs[0], np.asarray(g_obs))    # the same preprocessed 4x84x84 stack
+
+
+def test_scheduler_returns_equal_gymnasium_rollouts_for_a_fixed_policy():
+    """Jobs of a fixed open-loop policy (action a_t = rng(seed) draws) through the scheduler
+    equal single-env gymnasium rollouts with the same seeds and caps."""
+    import ale_py
+    seeds, cap = [3, 8, 21], 600     # random play loses all lives in ~300 steps: the game-over path too
+    spec = an.NetSpec(18, "small")
+    ev = ae.Evaluator("frostbite", ae.AgentPolicy(spec, an.GenomeBuilder(spec, 0.005)), ae.EnvSettings(num_envs=2))
+    rets, lens = ev.evaluate([(ae.RANDOM, s) for s in seeds], max_steps=cap)
+    assert ev.steps == lens.sum()
+    ev.close()
+    for s, r, n in zip(seeds, rets, lens):
+        env = ale_py.AtariVectorEnv("frostbite", 1, num_threads=1, reward_clipping=False, autoreset_mode="SameStep")
+        _, info = env.reset(seed=np.array([s]))
+        env.close()
+        acts = np.random.default_rng(s).integers(18, size=cap)
+        g_ret, g_len, _ = gym_rollout(s, acts, int(info["episode_frame_number"][0]) - 1, cap)
+        assert (r, n) == (g_ret, g_len)
+    assert (lens < cap).any()                 # at least one episode ended by game over
+
+
+def test_same_genome_and_seed_same_return_in_any_slot_and_exact_step_count():
+    spec = an.NetSpec(18, "small")
+    ev = ae.Evaluator("Frostbite", ae.AgentPolicy(spec, an.GenomeBuilder(spec, 0.005)), ae.EnvSettings(num_envs=3))
+    jobs = [(((1,),), 10), (ae.RANDOM, 10), (((2, 5),), 11), (ae.RANDOM, 12), (((1,),), 10)]
+    r1, l1 = ev.evaluate(jobs, max_steps=60)
+    r2, l2 = ev.evaluate(jobs[::-1], max_steps=60)
+    assert np.array_equal(r1, r2[::-1]) and np.array_equal(l1, l2[::-1])
+    assert r1[0] == r1[4] and l1[0] == l1[4]
+    assert ev.steps == l1.sum() + l2.sum()                   # every agent step counted exactly once
+    assert ev.frames == 4 * ev.steps
+    assert (l1 <= 60).all()
+    ev.close()
+
+
+def test_bad_game_lists_available():
+    with pytest.raises(ValueError, match="frostbite"):
+        ae.check_game("Frostbyte")
+    assert ae.check_game("Frostbite") == "frostbite"
+    assert set(ae.THESIS_GAMES) <= set(ae.available_games())
+
+
+@pytest.mark.slow
+def test_ray_evaluation_equals_local():
+    ray = pytest.importorskip("ray")
+    spec = an.NetSpec(18, "small")
+    settings = ae.EnvSettings(num_envs=2)
+    jobs = [(((1,),), 10), (((2, 5),), 11), (ae.RANDOM, 12), (((1,),), 13)]
+    local = ae.Evaluator("frostbite", ae.AgentPolicy(spec, an.GenomeBuilder(spec, 0.005)), settings)
+    r_local, l_local = local.evaluate(jobs, max_steps=40)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        dist = ae.RayEvaluator("frostbite", spec, 0.005, settings, n_workers=2)
+        r_dist, l_dist = dist.evaluate(jobs, max_steps=40)
+        assert np.array_equal(r_local, r_dist) and np.array_equal(l_local, l_dist)
+        assert dist.steps == l_local.sum()
+    finally:
+        ray.shutdown()
