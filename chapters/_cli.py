@@ -45,7 +45,7 @@ CHAPTER_OUTPUT = {
 }
 
 #: output names of the chapters with a GPU path (--device gpu); the others reject it
-GPU_CHAPTERS = ("thesis_ch5",)
+GPU_CHAPTERS = ("thesis_ch5", "thesis_ch6")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -97,6 +97,10 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def _no_dataset(text: str):
+    raise argparse.ArgumentTypeError(f"this chapter reads no data set files, got {text!r}")
+
+
 def chapter_parser(doc: str, *, chapter: str, datasets: tuple[str, ...], default_dataset: str | None = None,
                    gpu_note: str = "") -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the common chapter options.
@@ -116,9 +120,13 @@ def chapter_parser(doc: str, *, chapter: str, datasets: tuple[str, ...], default
     p.add_argument("--scale", choices=("quick", "paper"), default="quick",
                    help="quick: minutes on 2 CPU cores on the embedded data (default); "
                         "paper: the document's settings and data sets (hours; resumable)")
-    p.add_argument("--dataset", default=default_dataset, choices=datasets, metavar="NAME",
-                   help=f"data set to use, one of: {', '.join(datasets)} (default: the chapter's choice "
-                        "for the scale)")
+    if datasets:
+        p.add_argument("--dataset", default=default_dataset, choices=datasets, metavar="NAME",
+                       help=f"data set to use, one of: {', '.join(datasets)} (default: the chapter's choice "
+                            "for the scale)")
+    else:
+        p.add_argument("--dataset", default=None, type=_no_dataset, metavar="NAME",
+                       help="not used: this chapter reads no data set files")
     p.add_argument("--seed", type=non_negative_int, default=0, help="base random seed, >= 0 (default 0)")
     p.add_argument("--out", type=Path, default=None,
                    help=f"output folder for results.json and figures (default runs/<scale>/{chapter} in the "

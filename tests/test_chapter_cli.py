@@ -51,6 +51,8 @@ def test_bad_seed(name, capsys):
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_unknown_dataset_names_the_valid_ones(name, capsys):
     err = fails(capsys, chapter(name).main, ["--dataset", "no-such-data"])
+    if "reads no data set files" in err:   # e.g. the Atari chapter: games, not data sets
+        return
     assert "argument --dataset: invalid choice: 'no-such-data' (choose from " in err
     parser_choices = err.split("choose from ")[1]
     assert "'" in parser_choices          # the valid names are listed
