@@ -14,15 +14,20 @@ module             what it holds
                    whole population (the GPU-batching argument of ch. 5)
 ``ea``             Algorithm 2: the limited-evaluation EA, its configuration (Table 5.1),
                    checkpoints and resumption
+``nas_space``      ch. 7, Secs. 7.3.2–7.3.3: genotypes of conv blocks and their phenotypes,
+                   the six mutations, forced novelty, weight inheritance (Eqs. 7.1–7.6)
+``nas``            ch. 7, Algorithm 4: the (1+1)-EA with niching and an epoch budget, the three
+                   arms of Sec. 7.4.1, checkpoints, final training, resumption
+``nas_golden``     ch. 7: golden cases of mutation and inheritance (Eqs. 7.3–7.6)
 =================  ==============================================================================
 
-Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari), 7 (Lamarckian NAS) and 8 (learned weight
-sharing) are not implemented yet. Readings and the author's code's departures: ``docs/thesis.md``.
+Chapters 3 (SE-ResNeXt recipe), 6 (GA for Atari) and 8 (learned weight sharing) are not
+implemented yet. Readings and the author's code's departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
 """
 from __future__ import annotations
 
-from . import ea, operators, population
+from . import ea, nas, nas_golden, nas_space, operators, population
 
-__all__ = ["ea", "operators", "population"]
+__all__ = ["ea", "nas", "nas_golden", "nas_space", "operators", "population"]
