@@ -73,7 +73,6 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .. import nn
 from ..backend import as_generator
 from ..model import Activation, BatchNorm, Conv2D, Dense, GlobalAvgPool2D, Sequential
 
