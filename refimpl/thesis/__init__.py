@@ -16,6 +16,11 @@ module             what it holds
                    checkpoints and resumption
 ``atari_*``        ch. 6: the agent network and seed-list genomes (``atari_net``), the ALE
                    vector-env scheduler (``atari_env``), Algorithm 3 and Table 6.1 (``atari_ga``)
+``nas_space``      ch. 7, Secs. 7.3.2–7.3.3: genotypes of conv blocks and their phenotypes,
+                   the six mutations, forced novelty, weight inheritance (Eqs. 7.1–7.6)
+``nas``            ch. 7, Algorithm 4: the (1+1)-EA with niching and an epoch budget, the three
+                   arms of Sec. 7.4.1, checkpoints, final training, resumption
+``nas_golden``     ch. 7: golden cases of mutation and inheritance (Eqs. 7.3–7.6)
 ``nes``            Secs. 8.3–8.4: NES over independent categoricals — parameterisations (Eqs.
                    8.21–8.43), rank utilities (Eq. 8.19), natural gradient (Eq. 8.44), the update
 ``routed``         Sec. 8.4: the routed multi-task network, one forward pass grouped by module
@@ -23,13 +28,13 @@ module             what it holds
                    Algorithm 6 with checkpoints, the Fig. 8.4 histogram
 =================  ==============================================================================
 
-Chapters 3 (SE-ResNeXt recipe) and 7 (Lamarckian NAS) are not implemented yet. Readings and the
-author's code's departures: ``docs/thesis.md``.
+Chapter 3 (SE-ResNeXt recipe) is not implemented yet. Readings and the author's code's
+departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
 """
 from __future__ import annotations
 
-from . import ea, lws, nes, operators, population, routed
+from . import ea, lws, nas, nas_golden, nas_space, nes, operators, population, routed
 
-__all__ = ["ea", "lws", "nes", "operators", "population", "routed"]
+__all__ = ["ea", "lws", "nas", "nas_golden", "nas_space", "nes", "operators", "population", "routed"]
