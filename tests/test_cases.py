@@ -138,8 +138,8 @@ def test_non_numeric_output_is_a_failure_not_a_crash():
 def test_document_packages_do_not_import_the_cases_package():
     import ast
     for path in (ROOT / "refimpl").rglob("*.py"):
-        if "cases" in path.relative_to(ROOT / "refimpl").parts:
-            continue
+        if "cases" in path.relative_to(ROOT / "refimpl").parts or path == ROOT / "refimpl" / "cli.py":
+            continue                # the cases package and the command line sit above the documents
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] + [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
