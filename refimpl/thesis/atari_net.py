@@ -5,7 +5,8 @@ divided by 255) → conv 32 8×8/4 → conv 64 4×4/2 → conv 64 3×3/1 (VALID 
 → dense 512 → one output per action of the game's minimal action set; ReLU after every layer but
 the last; the agent plays the argmax output. With 18 actions it has 1,693,362 parameters.
 ``net="small"`` (conv 16/32/32, dense 128; 224,738 parameters with 18 actions) is the quick-scale
-stand-in of ``chapters/thesis_ch6_atari.py``.
+stand-in of ``chapters/thesis_ch6_atari.py``. ``net="tiny"`` (2 channels per conv, dense 8) exists
+only for the golden cases, whose weights are written out (with 44×44 inputs and 3 actions: 717 parameters).
 
 Initialisation (the author's code): N(0, 1) weights, each unit's incoming vector scaled to unit
 L2 norm (the core's :func:`refimpl.nn.unit_norm_normal`), zero biases.
@@ -43,6 +44,8 @@ __all__ = ["NETS", "NetSpec", "init_params", "mutation_noise", "forward", "popul
 NETS = {
     "nature": (((32, 8, 4), (64, 4, 2), (64, 3, 1)), 512),
     "small": (((16, 8, 4), (32, 4, 2), (32, 3, 1)), 128),
+    # not a run setting: the golden cases' network (refimpl.cases), small enough to write its weights out
+    "tiny": (((2, 8, 4), (2, 4, 2), (2, 3, 1)), 8),
 }
 PARAMS_NATURE_18 = 1_693_362  # Sec. 6.3's network with 18 outputs
 
