@@ -1,5 +1,4 @@
 """Thesis ch. 6: the agent network, the unit-norm initialisation, and seed-list genomes."""
-import json
 from pathlib import Path
 
 import numpy as np
@@ -8,21 +7,8 @@ import pytest
 from refimpl import nn
 from refimpl.thesis import atari_net as an
 
-GOLDEN = Path(__file__).with_name("golden_atari.json")
-
-
-def golden_values():
-    """The values pinned in golden_atari.json (recomputed here and compared)."""
-    spec = an.NetSpec(18, "small")
-    theta = an.init_params(spec, 1234)
-    obs = np.random.default_rng(5).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
-    init = nn.unit_norm_normal(np.random.default_rng(7), (3, 4))
-    child = an.GenomeBuilder(spec, 0.005).build((1234, 99, 100))
-    return {"init_unit_norm_seed7_3x4": init.tolist(),
-            "small18_init1234_values_obs_seed5": an.forward(spec, theta, obs).tolist(),
-            "small18_init1234_first8": theta[:8].tolist(),
-            "small18_genome_1234_99_100_idx": [0, 7, 1000, 224737],
-            "small18_genome_1234_99_100_vals": child[[0, 7, 1000, 224737]].tolist()}
+CASES = Path(__file__).resolve().parents[1] / "cases"
+CH6_KINDS = ("unit_norm_normal", "mutation_step", "atari_forward", "genome_theta")
 
 
 def test_parameter_count():
@@ -78,10 +64,32 @@ def test_reconstruction_is_bit_identical_and_order_independent():
 
 
 def test_golden_cases():
-    ref = json.loads(GOLDEN.read_text())
-    got = golden_values()
-    for k in ref:
-        np.testing.assert_allclose(np.asarray(got[k]), np.asarray(ref[k]), rtol=2e-5, atol=1e-6, err_msg=k)
+    """The ch. 6 golden cases (cases/thesis/, written by refimpl.cases.thesis_ch6) are this code's values for
+    the seeds they name: the unit-norm init of seed 7, genome (3, 4) of the tiny net and the forward pass
+    with its weights, and the small net's genomes; their inputs are the draws of those seeds."""
+    from refimpl.cases import load_cases
+    cases = {c["name"]: c for c in load_cases(CASES) if c["kind"] in CH6_KINDS}
+    assert {c["kind"] for c in cases.values()} == set(CH6_KINDS)
+    c = cases["unit_norm_normal_dense_3x4"]
+    np.testing.assert_array_equal(c["inputs"]["draws"], np.random.default_rng(7).standard_normal((3, 4)))
+    np.testing.assert_array_equal(nn.unit_norm_normal(np.random.default_rng(7), (3, 4)), c["expected"]["w"])
+    tiny = an.NetSpec(3, "tiny", (4, 44, 44))
+    theta = an.GenomeBuilder(tiny, 0.05).build((3, 4))
+    c = cases["mutation_step_tiny_genome_3_4"]
+    np.testing.assert_array_equal(c["inputs"]["theta"], an.init_params(tiny, 3))
+    np.testing.assert_array_equal(c["inputs"]["noise"], an.mutation_noise(4, tiny.n_params))
+    np.testing.assert_array_equal(c["expected"]["theta"], theta)
+    c = cases["atari_forward_tiny"]
+    for (W, b), W_case, b_case in zip(tiny.unflatten(theta), c["inputs"]["weights"], c["inputs"]["biases"]):
+        np.testing.assert_array_equal(W, W_case)
+        np.testing.assert_array_equal(b, b_case)
+    obs = np.random.default_rng(5).integers(0, 256, (2, 4, 44, 44), dtype=np.uint8)
+    np.testing.assert_array_equal(c["inputs"]["obs"], obs)
+    np.testing.assert_allclose(an.forward(tiny, theta, obs), c["expected"]["values"], rtol=2e-5, atol=1e-6)
+    small = an.GenomeBuilder(an.NetSpec(18, "small"), 0.005)
+    for name in ("genome_theta_small18_init_1234", "genome_theta_small18_1234_99_100"):
+        c = cases[name]
+        np.testing.assert_array_equal(small.build(c["inputs"]["genome"])[c["inputs"]["indices"]], c["expected"]["values"])
 
 
 def test_genome_errors():

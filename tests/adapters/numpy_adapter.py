@@ -3,8 +3,8 @@
 It is the self-check of the case machinery (encode -> JSON -> decode -> adapter -> compare) and a
 worked example of the adapter interface: one function per case kind, named like the kind, taking the
 case's inputs as keyword arguments and returning its outputs (a dict, or a bare value when the case
-has one output). Where refimpl draws random numbers itself (Net2WiderNet's sources, the EA's draws),
-the adapter applies the given draws directly.
+has one output). Where refimpl draws random numbers itself (Net2WiderNet's sources, the EA's draws,
+the unit-norm initialisation's normals), the adapter applies the given draws directly.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from refimpl.cases import network, unpack
 from refimpl.cases.accountability import ScriptedDraws, quadratic_accuracy
 from refimpl.cases.thesis import generation_from_draws
 from refimpl.optim import SGD, Adam, Adamax, AdamW
+from refimpl.thesis import atari_net as an
 from refimpl.thesis import ea
 from refimpl.thesis import operators as ops
 
@@ -256,6 +257,52 @@ def ea_generation(weights, biases, activations, sigma, inherited, x, y, config, 
     out = generation_from_draws(model, pop, sigma, inherited, x, y, cfg, draws)
     return {"loss": out["loss"], "fitness": out["fitness"], "weights": [p["W"] for p in out["population"]],
             "biases": [p["b"] for p in out["population"]], "sigma": out["sigma"], "inherited": out["inherited"]}
+
+# ----------------------------------------------------------------------------- thesis ch. 6-8
+
+
+class _Draws:
+    """A stand-in generator that hands out given draws (refimpl's initialiser draws them itself)."""
+
+    def __init__(self, draws):
+        self.draws = draws
+
+    def standard_normal(self, shape):
+        assert tuple(shape) == self.draws.shape
+        return self.draws
+
+
+def unit_norm_normal(draws):
+    return nn.unit_norm_normal(_Draws(draws), draws.shape)
+
+
+def mutation_step(theta, sigma, noise):
+    return np.asarray(theta, np.float32) + np.float32(sigma) * np.asarray(noise, np.float32)
+
+
+def _atari_spec(weights, strides, in_shape):
+    """The NetSpec whose layers have these shapes and strides."""
+    for net in an.NETS:
+        spec = an.NetSpec(int(weights[-1].shape[1]), net, tuple(in_shape))
+        try:
+            layers = spec.layers()
+        except ValueError:
+            continue
+        if [ws for _, ws, _, _ in layers] == [W.shape for W in weights] and \
+                [s for kind, _, _, s in layers if kind == "conv"] == list(strides):
+            return spec
+    raise ValueError("no atari_net.NETS network has these layers")
+
+
+def atari_forward(weights, biases, strides, obs):
+    spec = _atari_spec(weights, strides, obs.shape[1:])
+    theta = np.concatenate([a.ravel() for W, b in zip(weights, biases) for a in (W, b)]).astype(np.float32)
+    return an.forward(spec, theta, obs.astype(np.uint8))
+
+
+def genome_theta(net, n_actions, in_shape, genome, sigma, indices):
+    return an.GenomeBuilder(an.NetSpec(n_actions, net, tuple(in_shape)), sigma).build(genome)[indices]
+
 
 # ------------------------------------------------------------------------------------ extremal
 
