@@ -17,6 +17,7 @@ module            cases of
 ``thesis``        Prellberg ch. 4–5: every operator and one generation of Algorithm 2;
 ``thesis_ch6``    ch. 6 (document ``thesis``): the Atari network, its unit-norm initialisation,
                   a mutation replay and seed-list genomes
+``thesis_ch7``    ch. 7: the NAS mutations with weight inheritance (Eqs. 7.3–7.6)
 ``extremal``      Patel & Rummel: the losses (Eqs. 2.3, 2.5–2.8), gradient steps (Eq. 2.4), the MILP
 ================  ==================================================================================
 
@@ -227,9 +228,10 @@ def unpack(model, params) -> dict:
 
 def _modules() -> dict[str, tuple]:
     """The case modules of every document, in order (a document may have several)."""
-    from . import accountability, core, extremal, interval, surgery, thesis, thesis_ch6  # noqa: PLC0415
+    from . import (accountability, core, extremal, interval, surgery, thesis, thesis_ch6,  # noqa: PLC0415
+                   thesis_ch7)
     return {"core": (core,), "interval": (interval,), "surgery": (surgery,), "accountability": (accountability,),
-            "thesis": (thesis, thesis_ch6), "extremal": (extremal,)}
+            "thesis": (thesis, thesis_ch6, thesis_ch7), "extremal": (extremal,)}
 
 
 def _document_kinds() -> dict[str, dict[str, Kind]]:

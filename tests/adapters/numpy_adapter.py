@@ -18,6 +18,7 @@ from refimpl import surgery as sg
 from refimpl.cases import network, unpack
 from refimpl.cases.accountability import ScriptedDraws, quadratic_accuracy
 from refimpl.cases.thesis import generation_from_draws
+from refimpl.cases.thesis_ch7 import nas_child
 from refimpl.optim import SGD, Adam, Adamax, AdamW
 from refimpl.thesis import atari_net as an
 from refimpl.thesis import ea
@@ -302,6 +303,10 @@ def atari_forward(weights, biases, strides, obs):
 
 def genome_theta(net, n_actions, in_shape, genome, sigma, indices):
     return an.GenomeBuilder(an.NetSpec(n_actions, net, tuple(in_shape)), sigma).build(genome)[indices]
+
+
+def nas_mutation(space, parent, parent_weights, mutation, reinit):
+    return nas_child(space, parent, parent_weights, mutation, reinit)
 
 
 # ------------------------------------------------------------------------------------ extremal
