@@ -18,6 +18,7 @@ module            cases of
 ``thesis_ch6``    ch. 6 (document ``thesis``): the Atari network, its unit-norm initialisation,
                   a mutation replay and seed-list genomes
 ``thesis_ch7``    ch. 7: the NAS mutations with weight inheritance (Eqs. 7.3–7.6)
+``thesis_ch8``    ch. 8: rank utilities, one NES update, one routed forward pass
 ``extremal``      Patel & Rummel: the losses (Eqs. 2.3, 2.5–2.8), gradient steps (Eq. 2.4), the MILP
 ================  ==================================================================================
 
@@ -229,9 +230,9 @@ def unpack(model, params) -> dict:
 def _modules() -> dict[str, tuple]:
     """The case modules of every document, in order (a document may have several)."""
     from . import (accountability, core, extremal, interval, surgery, thesis, thesis_ch6,  # noqa: PLC0415
-                   thesis_ch7)
+                   thesis_ch7, thesis_ch8)
     return {"core": (core,), "interval": (interval,), "surgery": (surgery,), "accountability": (accountability,),
-            "thesis": (thesis, thesis_ch6, thesis_ch7), "extremal": (extremal,)}
+            "thesis": (thesis, thesis_ch6, thesis_ch7, thesis_ch8), "extremal": (extremal,)}
 
 
 def _document_kinds() -> dict[str, dict[str, Kind]]:

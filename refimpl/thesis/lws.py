@@ -486,7 +486,8 @@ def golden_cases() -> list[dict]:
     """Small fixed cases ``{name, kind, equation, produced_by, inputs, expected}`` (JSON values) for
     checking another implementation: rank utilities with ties (Eq. 8.19), one NES update in both
     parameterisations (Algorithm 6 lines 10–12, Eq. 8.44, the clamp of Sec. 8.5) and one routed
-    forward pass (Sec. 8.4) in evaluation and training mode. Deterministic."""
+    forward pass (Sec. 8.4) in evaluation and training mode. Deterministic. ``refimpl.cases`` exports
+    them with typed arrays to ``cases/thesis/`` (kinds ``rank_utilities``, ``nes_update``, ``routed_forward``)."""
     cases = []
     losses = [0.5, 0.2, 0.5, 0.9, 0.2, 0.7]
     cases.append({"name": "rank_utilities_ties", "kind": "rank_utilities", "equation": "Eq. 8.19",

@@ -8,7 +8,8 @@ The parent's weights are constants that name the tensor: tensor t (index in ``TE
 γ, β, σ², μ) of parent block j is filled with 100 + 10·j + t, the output layer's W with 7 and b
 with 8. An inherited tensor therefore still holds its parent's constant, bit for bit; a
 re-initialised one holds the initial values (Glorot-uniform k, b = 0, γ = 1, β = 0, σ² = 1, μ = 0).
-Block indices are 0-based (the thesis counts from 1).
+Block indices are 0-based (the thesis counts from 1). ``refimpl.cases`` exports these cases, with the
+parent's weights as inputs, as the ``nas_mutation`` cases of ``cases/thesis/``.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from refimpl.cases.thesis import generation_from_draws
 from refimpl.cases.thesis_ch7 import nas_child
 from refimpl.optim import SGD, Adam, Adamax, AdamW
 from refimpl.thesis import atari_net as an
-from refimpl.thesis import ea
+from refimpl.thesis import ea, nes, routed
 from refimpl.thesis import operators as ops
 
 # ---------------------------------------------------------------------------------------- core
@@ -308,6 +308,28 @@ def genome_theta(net, n_actions, in_shape, genome, sigma, indices):
 def nas_mutation(space, parent, parent_weights, mutation, reinit):
     return nas_child(space, parent, parent_weights, mutation, reinit)
 
+
+def rank_utilities(losses):
+    return {"average": nes.rank_utilities(losses), "first": nes.rank_utilities(losses, ties="first")}
+
+
+def nes_update(pi, samples, losses, lr, p_min):
+    u = nes.rank_utilities(losses)
+    return {"utilities": u, "pi": nes.update(pi, samples, u, lr, p_min=p_min),
+            "mu": nes.update(nes.expectation_parameters(pi), samples, u, lr, p_min=p_min, form="expectation")}
+
+
+def _routed_net(net):
+    blocks = [getattr(routed, b["type"])(**{k: v for k, v in b.items() if k != "type"}) for b in net["blocks"]]
+    return routed.RoutedNet(tuple(net["input_shape"]), tuple(blocks), tuple(net["routing"]), tuple(net["n_classes"]),
+                            net["n_modules"], net["head_pool"])
+
+
+def routed_forward(net, params, state, xs, assignment):
+    model = _routed_net(net)
+    logits_eval, _ = routed.apply(model, params, state, xs, assignment)
+    logits_train, new_state = routed.apply(model, params, state, xs, assignment, training=True)
+    return {"logits_eval": logits_eval, "logits_train": logits_train, "state_after_train": new_state}
 
 # ------------------------------------------------------------------------------------ extremal
 
