@@ -211,12 +211,14 @@ def dense(x, W, b=None):
 # Convolution (Eq. 2.11): im2col (strided windows) + one GEMM; col2im is the adjoint of im2col
 # --------------------------------------------------------------------------------------------
 
-def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
+def conv_output_size(n: int, k: int, stride: int, padding) -> tuple[int, int, int]:
     """(output size, pad before, pad after) along one spatial axis.
 
     ``"valid"``: floor((n - k)/stride) + 1, no padding. ``"same"``: ceil(n/stride), with zero
-    padding split as TensorFlow does (the odd pixel goes after). Raises ``ValueError`` for an
-    unknown padding, a non-positive stride, or a kernel larger than a valid input.
+    padding split as TensorFlow does (the odd pixel goes after). An int ``p`` (PyTorch's
+    ``padding=p``): p zeros on both sides, floor((n + 2p - k)/stride) + 1 outputs. Raises
+    ``ValueError`` for an unknown padding, a non-positive stride, or a kernel larger than the
+    (padded) input.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -228,7 +230,11 @@ def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, in
         out = -(-n // stride)
         total = max((out - 1) * stride + k - n, 0)
         return out, total // 2, total - total // 2
-    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        if k > n + 2 * padding:
+            raise ValueError(f"kernel size {k} exceeds input size {n} padded by {padding} on each side")
+        return (n + 2 * padding - k) // stride + 1, int(padding), int(padding)
+    raise ValueError(f"padding must be 'same', 'valid' or a non-negative int, got {padding!r}")
 
 
 @primitive
@@ -272,6 +278,45 @@ defvjp(_im2col, lambda ans, x, kh, kw, stride, padding:
        lambda g: _col2im(g, x.shape, kh, kw, stride, padding))
 
 
+@primitive
+def _im2col_grouped(x, kh, kw, stride, padding, groups):
+    """Columns of a grouped convolution, ``(G, N·ho·wo, kh·kw·C/G)``: slice g holds the columns
+    :func:`_im2col` would give for input channels g·C/G … (g+1)·C/G − 1, ordered (m, q, c).
+    The same strided window view over the padded NHWC copy, with the channel axis split into
+    (G, C/G) by one more stride; copied once."""
+    xp = raw_module(x)
+    n, c, h, w = x.shape
+    cg = c // groups
+    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
+    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
+    xh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
+    xh[:, pt:pt + h, pl:pl + w, :] = x.transpose(0, 2, 3, 1)
+    s = xh.strides
+    win = xp.lib.stride_tricks.as_strided(
+        xh, shape=(groups, n, ho, wo, kh, kw, cg),
+        strides=(s[3] * cg, s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
+    return win.reshape(groups, n * ho * wo, kh * kw * cg)
+
+
+def _col2im_grouped(cols, x_shape, kh, kw, stride, padding, groups):
+    """Adjoint of :func:`_im2col_grouped` (kh·kw strided additions, as :func:`_col2im`)."""
+    xp = raw_module(cols)
+    n, c, h, w = x_shape
+    cg = c // groups
+    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
+    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
+    g = cols.reshape(groups, n, ho, wo, kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6)  # (n, ho, wo, kh, kw, G, cg)
+    gh = xp.zeros((n, h + pt + pb, w + pl + pr, groups, cg), dtype=cols.dtype)
+    for m in range(kh):
+        for q in range(kw):
+            gh[:, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += g[:, :, :, m, q]
+    return gh.reshape(n, h + pt + pb, w + pl + pr, c)[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
+
+
+defvjp(_im2col_grouped, lambda ans, x, kh, kw, stride, padding, groups:
+       lambda g: _col2im_grouped(g, x.shape, kh, kw, stride, padding, groups))
+
+
 def as_pair(v, name: str) -> tuple[int, int]:
     """``(v, v)`` for an int, ``v`` for a pair: a kernel size, stride or pool size as ``(h, w)``.
 
@@ -284,36 +329,56 @@ def as_pair(v, name: str) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
-def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
-    """2-D convolutional layer (cross-correlation, thesis Eq. 2.11), NCHW.
+def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
+    """2-D convolutional layer (cross-correlation, thesis Eq. 2.11), NCHW, optionally grouped.
 
     Parameters
     ----------
     x : ``(N, C_in, H, W)`` float array.
-    K : ``(C_out, C_in, kh, kw)`` kernel.
+    K : ``(C_out, C_in/groups, kh, kw)`` kernel (PyTorch's layout for grouped kernels).
     b : ``(C_out,)`` bias or ``None``.
     stride : int or (sh, sw).
-    padding : ``"valid"`` (Eq. 2.11 as written) or ``"same"`` (zero padding, output ceil(H/stride)).
+    padding : ``"valid"`` (Eq. 2.11 as written), ``"same"`` (zero padding, output ceil(H/stride))
+        or an int p (p zeros on every side, as PyTorch's ``padding=p``).
+    groups : G ≥ 1 dividing C_in and C_out. Output channels g·C_out/G … (g+1)·C_out/G − 1 see
+        only input channels g·C_in/G … (g+1)·C_in/G − 1 (ResNeXt's cardinality, thesis Eq. 3.1:
+        G parallel paths computed as one layer); the same as G separate convolutions whose
+        outputs are concatenated. ``groups=1`` is the ordinary convolution (the code path is the
+        ungrouped one, unchanged).
 
     Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col (a strided window view, copied
-    once) plus one matrix product, which autograd differentiates as two more products; the
-    only hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
-    Raises ``ValueError`` on mismatched shapes.
+    once) plus one matrix product — a batched ``(G, N·ho·wo, kh·kw·C_in/G) @ (G, ·, C_out/G)``
+    product when grouped — which autograd differentiates as two more products; the only
+    hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
+    Raises ``ValueError`` on mismatched shapes or a ``groups`` that does not divide the channels.
     """
     stride = as_pair(stride, "stride")
     if x.ndim != 4 or K.ndim != 4:
         raise ValueError(f"conv2d: expected x (N, C, H, W) and K (C_out, C_in, kh, kw), "
                          f"got x {x.shape} and K {K.shape}")
-    if x.shape[1] != K.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]} "
-                         f"(x {x.shape}, K {K.shape})")
+    if not (isinstance(groups, (int, np.integer)) and groups >= 1):
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    if x.shape[1] % groups or K.shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) and the "
+                         f"output channels ({K.shape[0]}) (x {x.shape}, K {K.shape})")
+    if x.shape[1] != K.shape[1] * groups:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]}"
+                         f"{f' × {groups} groups' if groups > 1 else ''} (x {x.shape}, K {K.shape})")
     xp = array_module(x, K)
     n, (cout, cin, kh, kw) = x.shape[0], K.shape
     ho = conv_output_size(x.shape[2], kh, stride[0], padding)[0]  # also validates
     wo = conv_output_size(x.shape[3], kw, stride[1], padding)[0]
-    cols = _im2col(x, kh, kw, stride, padding)                      # (N·ho·wo, kh·kw·C_in)
-    kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
-    y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
+    if groups == 1:
+        cols = _im2col(x, kh, kw, stride, padding)                  # (N·ho·wo, kh·kw·C_in)
+        kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
+        y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
+    else:
+        cog = cout // groups
+        cols = _im2col_grouped(x, kh, kw, stride, padding, groups)  # (G, N·ho·wo, kh·kw·C_in/G)
+        kmat = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
+                          (groups, kh * kw * cin, cog))              # (G, kh·kw·C_in/G, C_out/G)
+        y = xp.reshape(xp.transpose(xp.reshape(cols @ kmat, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),
+                       (n, cout, ho, wo))
     if b is None:
         return y
     if b.shape != (K.shape[0],):
