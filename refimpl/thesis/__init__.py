@@ -7,6 +7,8 @@ The building blocks of ch. 2 (dense, conv, pooling, batch norm) are the core's
 =================  ==============================================================================
 module             what it holds
 =================  ==============================================================================
+``se_resnext``     ch. 3, Sec. 3.3: SE module (Eqs. 3.3–3.5), SE-ResNeXt bottleneck (Eqs. 3.1–3.2),
+                   the network (mini, SE-ResNeXt-50 32×4d); ``cnmc``: Sec. 3.4's recipe, C-NMC loader
 ``operators``      ch. 4 and Sec. 5.2: crossover (Eqs. 4.1–4.2), mutation (Eq. 4.3), σ control
                    (Eqs. 5.3–5.4), fitness inheritance (Eq. 5.2), truncation / (μ, λ) / (μ + λ)
                    selection, offspring counts
