@@ -451,7 +451,8 @@ def main(argv=None):
     out = output_dir(args, CHAPTER)
     sw = Stopwatch()
     notes: list[str] = []
-    with threadpool_limits(1):   # small GEMMs: BLAS threads cost more than they give (measured 5×)
+    # quick scale: small GEMMs, where BLAS threads cost more than they give (measured 5× on 2 cores)
+    with threadpool_limits(1 if args.scale == "quick" else None):
         res = run_quick(args, out, notes) if args.scale == "quick" else run_paper(args, out, notes)
     r = make_results(document="thesis", experiment="ch3 SE-ResNeXt fine-tuning: weighted loss, stage-wise learning "
                      "rates, test-time rotations (Table 3.2, Figs. 3.2-3.4, Sec. 3.4.5)", scale=args.scale,

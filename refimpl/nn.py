@@ -238,13 +238,15 @@ def conv_output_size(n: int, k: int, stride: int, padding) -> tuple[int, int, in
 
 
 @primitive
-def _im2col(x, kh, kw, stride, padding):
+def _im2col(x, kh, kw, stride, padding, groups=1):
     """Columns ``(N·ho·wo, kh·kw·C)`` of an NCHW input: row (n, i, j) holds the kh×kw×C window
-    under output pixel (i, j), ordered (m, q, c).
+    under output pixel (i, j), ordered (m, q, c). With ``groups`` G > 1: ``(G, N·ho·wo, kh·kw·C/G)``,
+    slice g holding the columns of input channels g·C/G … (g+1)·C/G − 1.
 
     The input is copied once into a zero-padded NHWC array; the columns are then one copy out
-    of a strided window view of it, reading runs of C contiguous values. This row-major layout
-    gives OpenBLAS its fast shapes in the forward and both backward products.
+    of a strided window view of it (the channel axis split into (G, C/G) by one more stride),
+    reading runs of C/G contiguous values. This row-major layout gives OpenBLAS its fast shapes
+    in the forward and both backward products.
     """
     xp = raw_module(x)
     n, c, h, w = x.shape
@@ -252,21 +254,25 @@ def _im2col(x, kh, kw, stride, padding):
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
     xh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
     xh[:, pt:pt + h, pl:pl + w, :] = x.transpose(0, 2, 3, 1)
-    s = xh.strides
+    s, cg = xh.strides, c // groups
     win = xp.lib.stride_tricks.as_strided(
-        xh, shape=(n, ho, wo, kh, kw, c),
-        strides=(s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
-    return win.reshape(n * ho * wo, kh * kw * c)
+        xh, shape=(groups, n, ho, wo, kh, kw, cg),
+        strides=(s[3] * cg, s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
+    return win.reshape(n * ho * wo, kh * kw * c) if groups == 1 else win.reshape(groups, n * ho * wo, kh * kw * cg)
 
 
-def _col2im(cols, x_shape, kh, kw, stride, padding):
+def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
     """Adjoint of :func:`_im2col`: add every column entry back onto the pixel it was read from,
     one strided addition per kernel offset (kh·kw of them, never a loop over pixels)."""
     xp = raw_module(cols)
     n, c, h, w = x_shape
     ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
-    g = cols.reshape(n, ho, wo, kh, kw, c)
+    if groups == 1:
+        g = cols.reshape(n, ho, wo, kh, kw, c)
+    else:  # (G, n·ho·wo, kh·kw·C/G) -> (n, ho, wo, kh, kw, C) with channel g·C/G + j
+        g = cols.reshape(groups, n, ho, wo, kh, kw, c // groups).transpose(1, 2, 3, 4, 5, 0, 6)
+        g = g.reshape(n, ho, wo, kh, kw, c)
     gh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=cols.dtype)
     for m in range(kh):
         for q in range(kw):
@@ -274,47 +280,8 @@ def _col2im(cols, x_shape, kh, kw, stride, padding):
     return gh[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
 
 
-defvjp(_im2col, lambda ans, x, kh, kw, stride, padding:
-       lambda g: _col2im(g, x.shape, kh, kw, stride, padding))
-
-
-@primitive
-def _im2col_grouped(x, kh, kw, stride, padding, groups):
-    """Columns of a grouped convolution, ``(G, N·ho·wo, kh·kw·C/G)``: slice g holds the columns
-    :func:`_im2col` would give for input channels g·C/G … (g+1)·C/G − 1, ordered (m, q, c).
-    The same strided window view over the padded NHWC copy, with the channel axis split into
-    (G, C/G) by one more stride; copied once."""
-    xp = raw_module(x)
-    n, c, h, w = x.shape
-    cg = c // groups
-    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
-    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
-    xh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
-    xh[:, pt:pt + h, pl:pl + w, :] = x.transpose(0, 2, 3, 1)
-    s = xh.strides
-    win = xp.lib.stride_tricks.as_strided(
-        xh, shape=(groups, n, ho, wo, kh, kw, cg),
-        strides=(s[3] * cg, s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
-    return win.reshape(groups, n * ho * wo, kh * kw * cg)
-
-
-def _col2im_grouped(cols, x_shape, kh, kw, stride, padding, groups):
-    """Adjoint of :func:`_im2col_grouped` (kh·kw strided additions, as :func:`_col2im`)."""
-    xp = raw_module(cols)
-    n, c, h, w = x_shape
-    cg = c // groups
-    ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
-    wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
-    g = cols.reshape(groups, n, ho, wo, kh, kw, cg).transpose(1, 2, 3, 4, 5, 0, 6)  # (n, ho, wo, kh, kw, G, cg)
-    gh = xp.zeros((n, h + pt + pb, w + pl + pr, groups, cg), dtype=cols.dtype)
-    for m in range(kh):
-        for q in range(kw):
-            gh[:, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += g[:, :, :, m, q]
-    return gh.reshape(n, h + pt + pb, w + pl + pr, c)[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
-
-
-defvjp(_im2col_grouped, lambda ans, x, kh, kw, stride, padding, groups:
-       lambda g: _col2im_grouped(g, x.shape, kh, kw, stride, padding, groups))
+defvjp(_im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
+       lambda g: _col2im(g, x.shape, kh, kw, stride, padding, groups))
 
 
 def as_pair(v, name: str) -> tuple[int, int]:
@@ -343,8 +310,8 @@ def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
     groups : G ≥ 1 dividing C_in and C_out. Output channels g·C_out/G … (g+1)·C_out/G − 1 see
         only input channels g·C_in/G … (g+1)·C_in/G − 1 (ResNeXt's cardinality, thesis Eq. 3.1:
         G parallel paths computed as one layer); the same as G separate convolutions whose
-        outputs are concatenated. ``groups=1`` is the ordinary convolution (the code path is the
-        ungrouped one, unchanged).
+        outputs are concatenated. ``groups=1`` is the ordinary convolution (bit for bit the same
+        numbers and speed as before grouping existed).
 
     Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col (a strided window view, copied
     once) plus one matrix product — a batched ``(G, N·ho·wo, kh·kw·C_in/G) @ (G, ·, C_out/G)``
@@ -374,7 +341,7 @@ def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
         y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
     else:
         cog = cout // groups
-        cols = _im2col_grouped(x, kh, kw, stride, padding, groups)  # (G, N·ho·wo, kh·kw·C_in/G)
+        cols = _im2col(x, kh, kw, stride, padding, groups)          # (G, N·ho·wo, kh·kw·C_in/G)
         kmat = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
                           (groups, kh * kw * cin, cog))              # (G, kh·kw·C_in/G, C_out/G)
         y = xp.reshape(xp.transpose(xp.reshape(cols @ kmat, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),
