@@ -322,3 +322,35 @@ def test_golden_cases_reproduce():
     assert m["sensitivity"] == 6 / 8 and m["specificity"] == 3 / 4 and m["accuracy"] == 9 / 12
     assert m["recall"] == pytest.approx(m["accuracy"])
     assert cnmc.golden_cases() == cnmc.golden_cases()
+
+
+def test_finetune_uint8_images_with_input_scale():
+    rng = np.random.default_rng(1)
+    cfg = sx.Config(in_channels=1, stem=(4, 3, 1), pool=0, stages=((1, 4, 8, 2),), groups=2, se_reduction=2)
+    params, state = sx.init(cfg, 0)
+    x = rng.integers(0, 256, (8, 1, 8, 8)).astype(np.uint8)
+    y = np.r_[np.ones(5), np.zeros(3)].astype(np.int64)
+    kw = dict(lr_scales=cnmc.uniform_lr_scales(cfg, 1e-3), seed=0)
+    a = cnmc.finetune(cfg, params, state, x, y, x, y, config=cnmc.FinetuneConfig(epochs=1, batch_size=4, tta=2,
+                                                                                 input_scale=1 / 255, eval_batch=3), **kw)
+    xf = x.astype(np.float32) * np.float32(1 / 255)
+    b = cnmc.finetune(cfg, params, state, xf, y, xf, y, config=cnmc.FinetuneConfig(epochs=1, batch_size=4, tta=2), **kw)
+    assert a["history"] == b["history"]
+
+
+def _chapter():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+    import thesis_ch3_cnmc
+    return thesis_ch3_cnmc
+
+
+def test_chapter_paper_scale_reports_missing_data_and_weights(tmp_path, capsys):
+    import json
+    ch = _chapter()
+    assert ch.main(["--scale", "paper", "--cnmc", str(tmp_path / "cnmc"), "--paper-batch", "0",
+                    "--out", str(tmp_path / "out")]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["metrics"]["status"]["data"].startswith("skipped: C-NMC folder")
+    assert res["metrics"]["status"]["weights"].startswith("skipped: no ImageNet weights")

@@ -165,12 +165,11 @@ class FinetuneConfig:
     translate: float = 0.2
     crop: int | None = None
     eval_batch: int = 256
+    input_scale: float = 1.0   # images stored as uint8: 1/255 (converted one batch at a time)
 
 
-def _predictor(cfg, params, state, batch):
-    def predict(x):
-        return np.concatenate([sx.apply(cfg, params, state, x[i:i + batch])[0] for i in range(0, len(x), batch)])
-    return predict
+def _as_input(x, scale):
+    return x if (x.dtype == np.float32 and scale == 1.0) else np.asarray(x, np.float32) * np.float32(scale)
 
 
 def finetune(net: sx.Config, params, state, x, y, x_val, y_val, *, lr_scales: dict, seed=0,
@@ -195,8 +194,13 @@ def finetune(net: sx.Config, params, state, x, y, x_val, y_val, *, lr_scales: di
     step = value_and_grad(objective, has_aux=True)
     history, best = [], {}
 
+    def predict(xb):
+        return sx.apply(net, params, state, xb)[0]
+
     def evaluate(epoch, loss):
-        mean, per = tta_logits(_predictor(net, params, state, config.eval_batch), x_val, config.tta)
+        chunks = [tta_logits(predict, _as_input(x_val[i:i + config.eval_batch], config.input_scale), config.tta)
+                  for i in range(0, len(x_val), config.eval_batch)]
+        mean, per = np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks], axis=1)
         row = {"epoch": epoch, "loss": loss, "tta": metrics(y_val, mean), "norot": metrics(y_val, per[0])}
         history.append(row)
         for kind, logits in (("tta", mean), ("norot", per[0])):
@@ -215,7 +219,7 @@ def finetune(net: sx.Config, params, state, x, y, x_val, y_val, *, lr_scales: di
         total = 0.0
         for b in range(0, n, config.batch_size):
             idx = order[b:b + config.batch_size]
-            xb = augment(x[idx], rng, translate=config.translate, crop=config.crop)
+            xb = augment(_as_input(x[idx], config.input_scale), rng, translate=config.translate, crop=config.crop)
             (value, state), grads = step(params, xb, y[idx], state)
             if not np.isfinite(value):
                 raise FloatingPointError(f"fine-tuning loss became {value} in epoch {epoch}")
@@ -272,13 +276,15 @@ def find_cnmc(root) -> dict:
 
 
 def load_cnmc_images(paths, *, crop: int = 300, dtype=np.float32):
-    """Images ``(N, 3, crop, crop)`` in [0, 1] (centre-cropped, Sec. 3.4.1; no mean/std normalisation,
-    as the author's code)."""
+    """Images ``(N, 3, crop, crop)``: in [0, 1] for a float ``dtype``, the raw 0–255 values for
+    ``np.uint8`` (a quarter of the memory; :class:`FinetuneConfig` ``input_scale=1/255`` converts
+    each batch). Centre-cropped (Sec. 3.4.1); no mean/std normalisation, as the author's code."""
     from PIL import Image
     out = np.empty((len(paths), 3, crop, crop), dtype)
+    scale = 1.0 if np.dtype(dtype) == np.uint8 else 1.0 / 255.0
     for i, p in enumerate(paths):
-        a = np.asarray(Image.open(p).convert("RGB"), dtype=dtype).transpose(2, 0, 1) / 255.0
-        out[i] = center_crop(a[None], crop)[0]
+        a = np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1)
+        out[i] = center_crop(a[None], crop)[0] * scale
     return out
 
 
