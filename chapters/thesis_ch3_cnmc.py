@@ -171,11 +171,11 @@ def pretrain(net, data, sc, seed, notes, progress):
     params, state = sx.init(cfg8, seed)
     if path.exists():
         with np.load(path) as z:
-            leaves = [z[f"a{i}"] for i in range(len(z.files))]
-        it = iter(leaves)
+            it = iter([z[f"a{i}"] for i in range(len(z.files) - 1)])
+            acc = float(z["train_accuracy"])
         params, state = tree_map(lambda _: next(it), (params, state))
-        notes.append(f"pre-trained weights read from the cache {path}")
-        return cfg8, params, state, None
+        notes.append(f"pre-trained weights (training accuracy {acc:.3f}) read from the cache {path}")
+        return cfg8, params, state, acc
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     opt = Adam(lr=sc["pretrain_lr"])
@@ -198,7 +198,7 @@ def pretrain(net, data, sc, seed, notes, progress):
     cache.mkdir(parents=True, exist_ok=True)
     leaves = tree_leaves((params, state))
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **{f"a{i}": a for i, a in enumerate(leaves)})
+    np.savez(tmp, train_accuracy=acc, **{f"a{i}": a for i, a in enumerate(leaves)})
     tmp.replace(path)
     notes.append(f"pre-training: {len(y)} images of {n_classes} other classes, {sc['pretrain_epochs']} epochs, Adam "
                  f"{sc['pretrain_lr']:g}, batch {sc['pretrain_batch']}, upright images (flips and 10 % shifts, no "
@@ -286,37 +286,37 @@ def table_3_2(runs, key):
     return rows
 
 
-def run_quick(args, out, notes):
-    sc = SCALES["quick"]
-    data = quick_data(args.dataset, args.seed, sc, notes)
-    cin = data["train"][0].shape[1]
-    net = sx.Config(in_channels=cin, **sc["net"])
-    _, p8, s8, pre_acc = pretrain(net, data, sc, args.seed, notes, args.progress)
-    x, y, _ = data["train"]
-    xv, yv, sv = data["val"]
-    w = cnmc.class_weight(y)
-    notes.append(f"w = negatives/positives = {w:.3f} < 1 (Eq. 3.6): with the positive class the majority the "
-                 f"weight shrinks, not enlarges, the positive examples' gradient (the text says 'larger than one'; "
-                 f"C-NMC: 3389/7272 = 0.466)")
-    seeds = [args.seed + i for i in range(sc["seeds"])]
+def train_runs(net, start, x, y, xv, yv, seeds, nospeclr, fcfg, progress, run_dir=None):
+    """Proposed and NOSPECLR fine-tuning for every seed; ``start(seed) -> (params, state)`` gives the
+    pre-trained network with a fresh head. With ``run_dir`` every finished run is stored there and
+    read back instead of rerun (resumable)."""
     runs = {"proposed": [], "NOSPECLR": []}
-    t_runs = time.perf_counter()
     for s in seeds:
         for setting in runs:
-            params, state = transfer(net, p8, s8, s)
-            scales = cnmc.stage_lr_scales(net) if setting == "proposed" else cnmc.uniform_lr_scales(net, sc["nospeclr"])
+            path = run_dir / f"{setting}_seed{s}.json" if run_dir is not None else None
+            if path is not None and path.exists():
+                r = json.loads(path.read_text())
+                r["best"] = {k: (v[0], v[1], np.array(v[2])) for k, v in r["best"].items()}
+                runs[setting].append(r)
+                continue
+            params, state = start(s)
+            scales = cnmc.stage_lr_scales(net) if setting == "proposed" else cnmc.uniform_lr_scales(net, nospeclr)
             t0 = time.perf_counter()
-            r = cnmc.finetune(net, params, state, x, y, xv, yv, lr_scales=scales, seed=s)
+            r = cnmc.finetune(net, params, state, x, y, xv, yv, lr_scales=scales, seed=s, config=fcfg)
             r["seconds"] = time.perf_counter() - t0
             r.pop("best_state")
-            if setting == "proposed":
-                r["best_logits"] = r["best"]["tta"][2]
             r.pop("best_params")
             runs[setting].append(r)
-            if args.progress:
+            if path is not None:
+                path.write_text(json.dumps({**r, "best": {k: (v[0], v[1], v[2].tolist()) for k, v in r["best"].items()}}))
+            if progress:
                 print(f"  seed {s} {setting}: best F1 (TTA) {r['best']['tta'][1]['f1']:.4f} at epoch "
                       f"{r['best']['tta'][0]}, {r['seconds']:.1f} s", flush=True)
-    t_runs = time.perf_counter() - t_runs
+    return runs
+
+
+def analyse(runs, seeds, yv, sv, out):
+    """Table 3.2, the ablation table with MWU tests, the recall identity, Figs. 3.2-3.4, findings."""
     prop, nosp = runs["proposed"], runs["NOSPECLR"]
     f1 = {"proposed": [r["best"]["tta"][1]["f1"] for r in prop],
           "NOROT": [r["best"]["norot"][1]["f1"] for r in prop],
@@ -336,7 +336,7 @@ def run_quick(args, out, notes):
                 for rs in runs.values() for r in rs for e in range(len(r["history"])) for k in ("tta", "norot"))
     print(f"\nweighted recall = accuracy: max |difference| over all evaluations = {ident:.2e}")
     best = max(range(len(prop)), key=lambda i: prop[i]["best"]["tta"][1]["f1"])
-    subj = cnmc.subject_accuracy(yv, prop[best]["best_logits"], sv)
+    subj = cnmc.subject_accuracy(yv, prop[best]["best"]["tta"][2], sv)
     pos_s = [v for k, v in subj.items() if not k.startswith("H")]
     neg_s = [v for k, v in subj.items() if k.startswith("H")]
     fig_best_run(prop[best], out / "fig3_2_best_run.png")
@@ -348,18 +348,19 @@ def run_quick(args, out, notes):
     mean = {k: float(np.mean(v)) for k, v in f1.items()}
     sens = float(np.mean([r["best"]["tta"][1]["sensitivity"] for r in prop]))
     spec = float(np.mean([r["best"]["tta"][1]["specificity"] for r in prop]))
+
+    def verdict(ok, p):
+        return "holds" if ok and p < 0.01 else "direction holds, not significant (p ≥ 0.01)" if ok else "does NOT hold"
     findings = [
         f"TTA (8 rotations) beats NOROT in mean best F1 (thesis 87.89 vs 86.92 %, p < 0.001): "
         f"{100 * mean['proposed']:.2f} vs {100 * mean['NOROT']:.2f} %, p = {p_norot:.3g} — "
-        + ("holds" if mean["proposed"] > mean["NOROT"] and p_norot < 0.01 else
-           "direction holds, not significant" if mean["proposed"] > mean["NOROT"] else "does NOT hold"),
-        f"stage-wise learning rates beat one rate 1e-4 for all layers (thesis 87.89 vs 87.20 %, p < 0.002): "
+        + verdict(mean["proposed"] > mean["NOROT"], p_norot),
+        f"stage-wise learning rates beat one rate for all layers (thesis 87.89 vs 87.20 %, p < 0.002): "
         f"{100 * mean['proposed']:.2f} vs {100 * mean['NOSPECLR']:.2f} %, p = {p_nosp:.3g} — "
-        + ("holds" if mean["proposed"] > mean["NOSPECLR"] and p_nosp < 0.01 else
-           "direction holds, not significant" if mean["proposed"] > mean["NOSPECLR"] else "does NOT hold"),
+        + verdict(mean["proposed"] > mean["NOSPECLR"], p_nosp),
         f"sensitivity > specificity with the positive class the majority (thesis 92.01 vs 80.36 %): "
         f"{100 * sens:.2f} vs {100 * spec:.2f} % — " + ("holds" if sens > spec else "does NOT hold"),
-        f"negative ('healthy', H) subjects score worse than positive ones (Fig. 3.3): mean subject accuracy "
+        f"negative (H) subjects score worse than positive ones (Fig. 3.3): mean subject accuracy "
         f"{100 * np.mean(neg_s):.1f} vs {100 * np.mean(pos_s):.1f} % — "
         + ("holds" if np.mean(neg_s) < np.mean(pos_s) else "does NOT hold"),
         f"weighted recall = accuracy in every evaluation: max |difference| {ident:.1e} — "
@@ -367,25 +368,46 @@ def run_quick(args, out, notes):
     ]
     print("\nFindings:\n  " + "\n  ".join(findings))
     tables = {"table_3_2": table(cols, rows),
-              "ablations_f1": table(["setting", "mean", "std", "thesis mean", "thesis std"], abl_rows),
-              "table_3_1_stand_in": table(["part", "positive subjects", "negative subjects", "positive images",
-                                           "negative images"],
-                                          [["train", len(set(data["train"][2][y == 1])), len(set(data["train"][2][y == 0])),
-                                            int(y.sum()), int((y == 0).sum())],
-                                           ["val (prelim. test)", len(set(sv[yv == 1])), len(set(sv[yv == 0])),
-                                            int(yv.sum()), int((yv == 0).sum())]])}
+              "ablations_f1": table(["setting", "mean", "std", "thesis mean", "thesis std"], abl_rows)}
     metrics_out = {
-        "findings": findings, "w": w, "pretrain_train_accuracy": pre_acc,
-        "best_f1": {k: v for k, v in f1.items()}, "mean_best_f1": mean,
-        "p_value_norot": p_norot, "p_value_nospeclr": p_nosp,
-        "weighted_recall_minus_accuracy_max": ident, "subject_accuracy_best_model": subj,
+        "findings": findings, "best_f1": f1, "mean_best_f1": mean, "p_value_norot": p_norot,
+        "p_value_nospeclr": p_nosp, "weighted_recall_minus_accuracy_max": ident,
+        "subject_accuracy_best_model": subj,
         "best_run": {"seed": seeds[best], "epoch": prop[best]["best"]["tta"][0], "f1": prop[best]["best"]["tta"][1]["f1"]},
         "best_epochs": [r["best"]["tta"][0] for r in prop],
         "per_epoch": {k: [[{m: h[m] for m in METRICS} for h in run] for run in c] for k, c in curves.items()},
         "train_loss": {k: [[h["loss"] for h in r["history"][1:]] for r in rs] for k, rs in runs.items()},
-        "seconds_finetune_all_runs": t_runs,
         "seconds_per_run": {k: [r["seconds"] for r in rs] for k, rs in runs.items()},
     }
+    return metrics_out, tables
+
+
+def _weight_note(w):
+    return (f"w = negatives/positives = {w:.3f} < 1 (Eq. 3.6): with the positive class the majority the weight "
+            f"shrinks, not enlarges, the positive examples' gradient (the text says 'larger than one'; C-NMC: "
+            f"3389/7272 = 0.466)")
+
+
+def run_quick(args, out, notes):
+    sc = SCALES["quick"]
+    data = quick_data(args.dataset, args.seed, sc, notes)
+    net = sx.Config(in_channels=data["train"][0].shape[1], **sc["net"])
+    _, p8, s8, pre_acc = pretrain(net, data, sc, args.seed, notes, args.progress)
+    x, y, subj_tr = data["train"]
+    xv, yv, sv = data["val"]
+    w = cnmc.class_weight(y)
+    notes.append(_weight_note(w))
+    seeds = [args.seed + i for i in range(sc["seeds"])]
+    t0 = time.perf_counter()
+    runs = train_runs(net, lambda s: transfer(net, p8, s8, s), x, y, xv, yv, seeds, sc["nospeclr"],
+                      cnmc.FinetuneConfig(), args.progress)
+    t_runs = time.perf_counter() - t0
+    metrics_out, tables = analyse(runs, seeds, yv, sv, out)
+    tables["table_3_1_stand_in"] = table(
+        ["part", "positive subjects", "negative subjects", "positive images", "negative images"],
+        [["train", len(set(subj_tr[y == 1])), len(set(subj_tr[y == 0])), int(y.sum()), int((y == 0).sum())],
+         ["val (prelim. test)", len(set(sv[yv == 1])), len(set(sv[yv == 0])), int(yv.sum()), int((yv == 0).sum())]])
+    metrics_out.update(w=w, pretrain_train_accuracy=pre_acc, seconds_finetune_all_runs=t_runs)
     config = {"dataset": data["name"], "network": repr(net), "n_parameters": int(sum(a.size for a in tree_leaves(
         sx.init(net, 0)[0]))), "finetune": repr(cnmc.FinetuneConfig()), "stage_lr_scales": cnmc.stage_lr_scales(net),
         "nospeclr_lr": sc["nospeclr"], **{k: v for k, v in sc.items() if k != "net"}}
@@ -393,9 +415,22 @@ def run_quick(args, out, notes):
                  "and picks its own best checkpoint by F1; the thesis trained separate runs")
     notes.append(f"quick scale: {len(y)} training and {len(yv)} validation images, batch 16, 6 epochs = "
                  f"{6 * -(-len(y) // 16)} steps per run (C-NMC: ~4,000); the stage factors 1e-6/1e-4/1e-2 are absolute "
-                 f"Adam step sizes, so in this few steps the stem and first stage barely move")
+                 f"Adam step sizes, so in so few steps the stem and first stage barely move, and with one rate of "
+                 f"1e-4 (NOSPECLR; the thesis' best of 1e-3/1e-4/1e-5 at ~4,000 steps, not searched here) the fresh "
+                 f"head barely learns")
     notes.append(f"{len(seeds)} runs instead of 24; exact one-sided MWU with 5 vs 5 cannot go below p = 0.004")
     return dict(config=config, seeds=seeds, metrics=metrics_out, tables=tables)
+
+
+def time_paper_step(net, batch):
+    """Seconds of one forward + backward pass of ``net`` on a 300×300 batch on this CPU."""
+    params, state = sx.init(net, 0)
+    xb = np.random.default_rng(0).random((batch, 3, 300, 300), dtype=np.float32)
+    f = value_and_grad(lambda p: nn.weighted_binary_cross_entropy(sx.apply(net, p, state, xb, training=True)[0],
+                                                                  np.ones(batch), 0.47))
+    t0 = time.perf_counter()
+    f(params)
+    return time.perf_counter() - t0
 
 
 def run_paper(args, out, notes):
@@ -407,43 +442,59 @@ def run_paper(args, out, notes):
         found = cnmc.find_cnmc(root)
         status["data"] = f"{len(found['paths'])} images in {root}"
     except cnmc.CNMCNotFoundError as e:
-        status["data"] = f"skipped: {e}"
+        found, status["data"] = None, f"skipped: {e}"
     if args.weights is None or not Path(args.weights).is_file():
         status["weights"] = ("skipped: no ImageNet weights; pass --weights FILE (PyTorch state dict of "
                              "se_resnext50_32x4d, .pth or .npz)")
     else:
         status["weights"] = str(args.weights)
-    # one 300×300 batch of 16 (forward + backward) on this CPU
-    params, state = sx.init(net, 0)
-    xb = np.random.default_rng(0).random((args.paper_batch, 3, 300, 300), dtype=np.float32)
-    f = value_and_grad(lambda p: nn.weighted_binary_cross_entropy(sx.apply(net, p, state, xb, training=True)[0],
-                                                                  np.ones(len(xb)), 0.47))
-    t0 = time.perf_counter()
-    f(params)
-    t = time.perf_counter() - t0
-    steps = -(-(7272 + 3389) // 16) * 6
-    per16 = t * 16 / args.paper_batch
-    status["cpu_seconds_per_batch16"] = per16
-    status["cpu_hours_per_run_estimate"] = per16 * steps / 3600
-    print(f"\none 300×300 batch of {args.paper_batch} (forward + backward, SE-ResNeXt-50 32×4d): {t:.1f} s on this CPU "
-          f"→ ≈ {per16:.0f} s per batch of 16, ≈ {per16 * steps / 3600:.0f} h per 6-epoch run (×24 runs, without "
-          f"the TTA evaluations)")
+    if args.paper_batch > 0:
+        t = time_paper_step(net, args.paper_batch)
+        steps = -(-(7272 + 3389) // 16) * 6
+        per16 = t * 16 / args.paper_batch
+        status.update(cpu_seconds_timed_batch=t, timed_batch=args.paper_batch, cpu_seconds_per_batch16=per16,
+                      cpu_hours_per_run_estimate=per16 * steps / 3600)
+        print(f"\none 300×300 batch of {args.paper_batch} (forward + backward, SE-ResNeXt-50 32×4d): {t:.1f} s on this "
+              f"CPU → ≈ {per16:.0f} s per batch of 16 (linear), ≈ {per16 * steps / 3600:.0f} h per 6-epoch run of "
+              f"{steps} steps (× 24 runs × 2 settings, without the TTA evaluations)")
     for k, v in status.items():
         print(f"  {k}: {v}")
-    if status["data"].startswith("skipped") or status["weights"].startswith("skipped"):
-        notes.append("paper scale skipped: " + "; ".join(f"{k}: {v}" for k, v in status.items() if isinstance(v, str)))
+    skipped = [f"{k}: {v}" for k, v in status.items() if isinstance(v, str) and v.startswith("skipped")]
+    if skipped:
+        notes.append("paper scale skipped — " + "; ".join(skipped))
         return dict(config={"network": repr(net)}, seeds=[], metrics={"status": status}, tables={})
-    notes.append("paper-scale training on a CPU is not practical (see metrics.status); this path only runs when "
-                 "the data and weights are present")
-    raise SystemExit("paper-scale fine-tuning on the CPU: data and weights found; run with --runs to start "
-                     "(not implemented in this version beyond the building blocks)")
+    folds = sorted(set(found["folds"].tolist()))
+    val_fold = args.val_fold or folds[-1]
+    tr, va = found["folds"] != val_fold, found["folds"] == val_fold
+    notes.append(f"validation: {val_fold} (the thesis used the preliminary test set, released later); training: "
+                 f"the other folds")
+    x = cnmc.load_cnmc_images([p for p, k in zip(found["paths"], tr) if k], dtype=np.uint8)
+    xv = cnmc.load_cnmc_images([p for p, k in zip(found["paths"], va) if k], dtype=np.uint8)
+    y, yv, sv = found["labels"][tr], found["labels"][va], found["subjects"][va]
+    notes.append(_weight_note(cnmc.class_weight(y)))
+    p0, s0 = cnmc.load_pretrained(args.weights, net, *sx.init(net, 0))
+
+    def start(seed):
+        params, state = sx.init(net, seed)       # fresh head, seeded
+        return {**tree_map(np.copy, p0), "head": params["head"]}, tree_map(np.copy, s0)
+
+    seeds = [args.seed + i for i in range(SCALES["paper"]["seeds"])]
+    run_dir = out / "runs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs = train_runs(net, start, x, y, xv, yv, seeds, SCALES["paper"]["nospeclr"],
+                      cnmc.FinetuneConfig(input_scale=1 / 255, eval_batch=32), args.progress, run_dir)
+    metrics_out, tables = analyse(runs, seeds, yv, sv, out)
+    metrics_out["status"] = status
+    return dict(config={"network": repr(net), "cnmc": str(root), "weights": str(args.weights), "val_fold": val_fold},
+                seeds=seeds, metrics=metrics_out, tables=tables)
 
 
 def main(argv=None):
     p = chapter_parser(__doc__, datasets=("fashion-mnist", "digits"))
     p.add_argument("--cnmc", type=Path, default=None, help="C-NMC 2019 training folder (paper scale)")
     p.add_argument("--weights", type=Path, default=None, help="ImageNet weights of se_resnext50_32x4d (paper scale)")
-    p.add_argument("--paper-batch", type=int, default=2, help="batch size of the timed 300×300 step (paper scale)")
+    p.add_argument("--paper-batch", type=int, default=2, help="batch size of the timed 300×300 step (paper scale; 0: do not time)")
+    p.add_argument("--val-fold", default=None, help="C-NMC fold used for validation (default: the last fold_*)")
     args = p.parse_args(argv)
     if args.device == "gpu":
         print("thesis ch. 3 trains with autograd on the CPU; --device gpu is not supported here", file=sys.stderr)
