@@ -354,3 +354,59 @@ def test_chapter_paper_scale_reports_missing_data_and_weights(tmp_path, capsys):
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     assert res["metrics"]["status"]["data"].startswith("skipped: C-NMC folder")
     assert res["metrics"]["status"]["weights"].startswith("skipped: no ImageNet weights")
+
+
+def test_converted_torch_se_resnext_gives_the_same_features():
+    """A small network in the PyTorch `se_resnext50_32x4d` layout (stem conv 7×7/2 pad 3, BN, ReLU,
+    MaxPool 3×3/2 ceil_mode; SE-ResNeXt bottlenecks with the stride on the grouped 3×3, SE as 1×1
+    convolutions, 1×1 downsample + BN), in evaluation mode: after conversion our features match."""
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+    torch.manual_seed(0)
+
+    class Block(tnn.Module):
+        def __init__(self, cin, width, cout, groups, stride, r):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(cin, width, 1, bias=False), tnn.BatchNorm2d(width)
+            self.conv2 = tnn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
+            self.bn2 = tnn.BatchNorm2d(width)
+            self.conv3, self.bn3 = tnn.Conv2d(width, cout, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.se_module = tnn.Module()
+            self.se_module.fc1, self.se_module.fc2 = tnn.Conv2d(cout, cout // r, 1), tnn.Conv2d(cout // r, cout, 1)
+            self.downsample = (tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride=stride, bias=False), tnn.BatchNorm2d(cout))
+                               if stride != 1 or cin != cout else None)
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = torch.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            s = torch.sigmoid(self.se_module.fc2(torch.relu(self.se_module.fc1(out.mean((2, 3), keepdim=True)))))
+            res = x if self.downsample is None else self.downsample(x)
+            return torch.relu(out * s + res)
+
+    cfg = sx.Config(in_channels=3, stem=(8, 7, 2), pool=3, stages=((2, 8, 16, 1), (1, 16, 32, 2)), groups=4,
+                    se_reduction=4)
+    net = tnn.Module()
+    net.layer0 = tnn.Module()
+    net.layer0.conv1, net.layer0.bn1 = tnn.Conv2d(3, 8, 7, stride=2, padding=3, bias=False), tnn.BatchNorm2d(8)
+    net.layer1 = tnn.Sequential(Block(8, 8, 16, 4, 1, 4), Block(16, 8, 16, 4, 1, 4))
+    net.layer2 = tnn.Sequential(Block(16, 16, 32, 4, 2, 4))
+    for m in net.modules():                      # non-trivial BN statistics and affine parameters
+        if isinstance(m, tnn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    x = torch.rand(2, 3, 30, 30, dtype=torch.float64)   # odd stem output (15): ceil_mode matters
+    net.double()
+    with torch.no_grad():
+        y = tnn.functional.max_pool2d(torch.relu(net.layer0.bn1(net.layer0.conv1(x))), 3, 2, ceil_mode=True)
+        want = net.layer2(net.layer1(y)).mean((2, 3)).numpy()
+    sd = {k: v.numpy() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    params, state = cnmc.convert_state_dict(sd, cfg, *sx.init(cfg, 0, dtype=np.float64))
+    got, _ = sx.features(cfg, params, state, x.numpy())
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # the ceil-mode stem pool and its gradient (−inf padding never selected)
+    z = np.random.default_rng(0).standard_normal((1, 2, 15, 14))
+    assert sx.max_pool_ceil(z, 3, 2).shape == (1, 2, 7, 7)
+    g = value_and_grad(lambda z: np.sum(sx.max_pool_ceil(z, 3, 2)))(z)[1]
+    assert np.isfinite(g).all() and g.sum() == 2 * 7 * 7

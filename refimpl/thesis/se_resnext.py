@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import nn
-from ..backend import as_generator
+from ..backend import array_module, as_generator
 
 __all__ = ["Config", "mini", "se_resnext50_32x4d", "init", "apply", "se_init", "se_module",
-           "bottleneck_init", "bottleneck", "conv_bn_init", "conv_bn", "stage_names"]
+           "bottleneck_init", "bottleneck", "conv_bn_init", "conv_bn", "stage_names", "max_pool_ceil", "features"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -152,6 +152,16 @@ def mini(in_channels=1, outputs=1, *, groups=4, se_reduction=4) -> Config:
                   groups=groups, se_reduction=se_reduction, outputs=outputs)
 
 
+def max_pool_ceil(x, k, s):
+    """k×k max-pooling with stride s in PyTorch's ``ceil_mode=True`` (the SENet stem): ceil((n − k)/s) + 1
+    outputs per axis, the last window running over the edge (padded with −inf after)."""
+    xp = array_module(x)
+    pads = [(-(-(n - k) // s)) * s + k - n for n in x.shape[2:]]
+    if any(pads):
+        x = xp.pad(x, ((0, 0), (0, 0), (0, pads[0]), (0, pads[1])), mode="constant", constant_values=-np.inf)
+    return nn.max_pool2d(x, k, s, padding="valid")
+
+
 def stage_names(cfg: Config) -> list[str]:
     """Top-level parameter keys in order: ``stem``, ``stage1`` … ``stageS``, ``head``. The thesis
     numbers five stages (Sec. 3.4.2): its stage 1 is our ``stem``, its stages 2–5 our stage1–4."""
@@ -191,8 +201,7 @@ def features(cfg: Config, params, state, x, *, training=False):
                              momentum=cfg.momentum)
     y = nn.relu(y)
     if cfg.pool:
-        # PyTorch's MaxPool2d(3, 2, ceil_mode=True) equals "same" padding with -inf for even sizes
-        y = nn.max_pool2d(y, cfg.pool, 2, padding="same")
+        y = max_pool_ceil(y, cfg.pool, 2)
     for i, (blocks, _, _, stride) in enumerate(cfg.stages):
         key = f"stage{i + 1}"
         ss = []
