@@ -229,8 +229,10 @@ class Adamax(Adam):
 @dataclass(frozen=True)
 class ParamGroups:
     """Per-group learning rates: ``optimizer`` (any of this module's, its ``lr`` the base rate η)
-    applied to each top-level entry of a dict of parameters with learning rate
-    ``scales[key] · η · lr_factor`` (PyTorch's parameter groups). The optimizer state is one state
+    applied to each top-level entry of the parameters — a dict's keys, or a list's indices (the
+    layers of a :class:`refimpl.model.Sequential`, so that ``fit(..., optimizer=ParamGroups(...))``
+    trains each layer at its own rate) — with learning rate ``scales[key] · η · lr_factor``
+    (PyTorch's parameter groups). The optimizer state is one state
     per key, so each group's step count and moments are its own.
 
     The stage-wise learning rates of thesis Sec. 3.4.2 are ``ParamGroups(Adam(lr=1.0), {"stem":
@@ -246,11 +248,16 @@ class ParamGroups:
             if not v > 0:
                 raise ValueError(f"learning-rate scale of group {k!r} must be > 0, got {v}")
 
+    @staticmethod
+    def _keys(params):
+        return list(range(len(params))) if isinstance(params, (list, tuple)) else list(params)
+
     def _check(self, params):
-        missing, extra = set(params) - set(self.scales), set(self.scales) - set(params)
+        keys = self._keys(params)
+        missing, extra = set(keys) - set(self.scales), set(self.scales) - set(keys)
         if missing or extra:
-            raise KeyError(f"parameter groups do not match: no learning rate for {sorted(missing)}, "
-                           f"no parameters for {sorted(extra)}")
+            raise KeyError(f"parameter groups do not match: no learning rate for {sorted(missing, key=str)}, "
+                           f"no parameters for {sorted(extra, key=str)}")
 
     def init(self, params):
         self._check(params)
@@ -263,11 +270,11 @@ class ParamGroups:
     def update(self, params, grads, state, *, inplace: bool = False, lr_factor: float = 1.0):
         """One step of every group with its own learning rate; ``(new params, new state)``."""
         self._check(params)
-        new_p, new_s = dict(params), dict(state)
+        new_p, new_s = (list(params) if isinstance(params, (list, tuple)) else dict(params)), dict(state)
         for k in self.scales:
             new_p[k], new_s[k] = self.group_optimizer(k, lr_factor).update(params[k], grads[k], state[k],
                                                                            inplace=inplace)
-        return new_p, new_s
+        return (type(params)(new_p) if isinstance(params, tuple) else new_p), new_s
 
 
 def step_schedule(epoch: int, *, every: int = 2, factor: float = 0.1) -> float:

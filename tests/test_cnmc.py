@@ -410,3 +410,18 @@ def test_converted_torch_se_resnext_gives_the_same_features():
     assert sx.max_pool_ceil(z, 3, 2).shape == (1, 2, 7, 7)
     g = value_and_grad(lambda z: np.sum(sx.max_pool_ceil(z, 3, 2)))(z)[1]
     assert np.isfinite(g).all() and g.sum() == 2 * 7 * 7
+
+
+def test_param_groups_per_layer_in_fit():
+    from refimpl.model import mlp
+    from refimpl.optim import Adam, ParamGroups
+    from refimpl.train import fit
+    model = mlp((4,), [3], 2)
+    params = model.init(0)
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    y = np.arange(8) % 2
+    assert len(params) == 2
+    opt = ParamGroups(Adam(lr=1.0), {0: 1e-12, 1: 1e-2})   # hidden layer (almost frozen), output layer
+    r = fit(model, params, x, y, epochs=1, batch_size=8, optimizer=opt, progress=False)
+    assert np.max(np.abs(r.params[0]["W"] - params[0]["W"])) <= 1e-7   # float32 rounding of a 1e-12 step
+    np.testing.assert_allclose(np.abs(r.params[1]["W"] - params[1]["W"]), 1e-2, rtol=1e-3)  # one step: η·sign(g)
