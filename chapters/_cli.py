@@ -37,6 +37,7 @@ CHAPTER_OUTPUT = {
     "interval_significance": "interval",
     "nn_surgery": "surgery",
     "accountable_accuracy": "accountability",
+    "thesis_ch3_cnmc": "thesis_ch3",
     "thesis_ch5_evolution": "thesis_ch5",
     "thesis_ch6_atari": "thesis_ch6",
     "thesis_ch7_nas": "thesis_ch7",

@@ -40,6 +40,7 @@ CHAPTERS = (
     "interval_significance",   # interval: Afghan & Naumann
     "nn_surgery",              # surgery: Schiessler et al.
     "accountable_accuracy",    # accountability: Pan et al.
+    "thesis_ch3_cnmc",         # thesis ch. 3: SE-ResNeXt fine-tuning recipe (C-NMC stand-in)
     "thesis_ch5_evolution",    # thesis ch. 4-5: population EA for weights
     "thesis_ch6_atari",        # thesis ch. 6: EA for Atari agents
     "thesis_ch7_nas",          # thesis ch. 7: Lamarckian NAS with weight inheritance

@@ -70,7 +70,8 @@ class Dense:
 
 @dataclass(frozen=True)
 class Conv2D:
-    """Convolutional layer (Eq. 2.11), NCHW, followed by an activation."""
+    """Convolutional layer (Eq. 2.11), NCHW, followed by an activation. ``groups`` > 1: a grouped
+    convolution (``nn.conv2d(..., groups=)``), kernel ``(filters, C_in/groups, kh, kw)``."""
     filters: int
     kernel_size: int | tuple[int, int] = 3
     stride: int | tuple[int, int] = 1
@@ -79,6 +80,7 @@ class Conv2D:
     use_bias: bool = True
     kernel_init: str = "glorot_uniform"
     bias_init: str = "zeros"
+    groups: int = 1
 
     def __post_init__(self):
         if not (isinstance(self.filters, (int, np.integer)) and self.filters >= 1):
@@ -87,10 +89,15 @@ class Conv2D:
         nn.as_pair(self.stride, "stride")
         nn.get_activation(self.activation)
         _check_init_names(self.kernel_init, self.bias_init)
+        if not (isinstance(self.groups, (int, np.integer)) and self.groups >= 1 and self.filters % self.groups == 0):
+            raise ValueError(f"Conv2D.groups must be a positive int dividing filters={self.filters}, "
+                             f"got {self.groups!r}")
 
     def output_shape(self, in_shape: Shape) -> Shape:
         if len(in_shape) != 3:
             raise ValueError(f"Conv2D expects a (C, H, W) input, got shape {in_shape}")
+        if in_shape[0] % self.groups:
+            raise ValueError(f"Conv2D.groups={self.groups} does not divide the {in_shape[0]} input channels")
         (kh, kw), (sh, sw) = nn.as_pair(self.kernel_size, "k"), nn.as_pair(self.stride, "s")
         ho = nn.conv_output_size(in_shape[1], kh, sh, self.padding)[0]
         wo = nn.conv_output_size(in_shape[2], kw, sw, self.padding)[0]
@@ -98,13 +105,13 @@ class Conv2D:
 
     def param_shapes(self, in_shape: Shape) -> dict[str, Shape]:
         kh, kw = nn.as_pair(self.kernel_size, "k")
-        shapes = {"W": (self.filters, in_shape[0], kh, kw)}
+        shapes = {"W": (self.filters, in_shape[0] // self.groups, kh, kw)}
         if self.use_bias:
             shapes["b"] = (self.filters,)
         return shapes
 
     def apply(self, p, x, in_shape, state, training):
-        y = nn.conv2d(x, p["W"], p.get("b"), stride=self.stride, padding=self.padding)
+        y = nn.conv2d(x, p["W"], p.get("b"), stride=self.stride, padding=self.padding, groups=self.groups)
         return nn.get_activation(self.activation)(y), state
 
 

@@ -10,15 +10,12 @@ Conventions
   The thesis writes Eq. 2.9 as ``v = W u + b`` with ``W: (out, in)``; ours is its transpose.
   A leading population axis is allowed: ``W: (P, in, out)``, ``b: (P, out)``, ``x: (P, B, in)``.
 * Images are NCHW. Convolution kernels are ``K: (C_out, C_in, kh, kw)`` (Eq. 2.11).
-* Fan-in / fan-out (for the initializers): for a dense ``W: (in, out)`` fan_in = in and
-  fan_out = out; for a kernel ``(C_out, C_in, kh, kw)`` fan_in = C_in·kh·kw and
-  fan_out = C_out·kh·kw (the Keras convention). A population axis is not part of the fan.
+* The initializers (the Keras catalogue, fans) are in :mod:`refimpl.initializers` and re-exported here.
 * Losses average over the batch axis (Eq. 2.3) and keep any leading population axis.
 * Default dtype float32.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
@@ -26,6 +23,8 @@ from autograd.scipy.special import expit as _expit
 from autograd.extend import defvjp, primitive
 
 from .backend import array_module, is_cupy, is_gpu_module, raw_module
+from .initializers import (INITIALIZERS, fans, get_initializer, initialize, truncated_normal,  # noqa: F401
+                           unit_norm_normal)
 
 __all__ = [
     "truncated_normal", "as_pair",
@@ -35,157 +34,6 @@ __all__ = [
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
     "get_activation", "check_labels", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
 ]
-
-# --------------------------------------------------------------------------------------------
-# Initializers (the Keras catalogue listed in Pan et al., Sec. 5.1.1)
-# --------------------------------------------------------------------------------------------
-
-_TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [-2, 2]
-
-
-def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of ``shape`` (see the module docstring for the convention).
-
-    ``(n,)`` (a bias) gives (n, n); ``(in, out)`` gives (in, out); ``(C_out, C_in, kh, kw)``
-    gives (C_in·kh·kw, C_out·kh·kw). Raises ``ValueError`` for other ranks.
-    """
-    if len(shape) == 1:
-        return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    if len(shape) == 4:
-        receptive = shape[2] * shape[3]
-        return shape[1] * receptive, shape[0] * receptive
-    raise ValueError(f"fans: expected a weight of rank 1, 2 or 4, got shape {shape}")
-
-
-def truncated_normal(rng: np.random.Generator, shape, std: float = 1.0, *, bound: float = 2.0) -> np.ndarray:
-    """N(0, std²) restricted to [-bound·std, bound·std] by redrawing the values outside.
-
-    Args:
-        rng: the generator the standard normal draws come from (redraws too, in order).
-        shape: output shape. std: scale (> 0). bound: truncation point in units of std (> 0).
-
-    Returns:
-        ``float64`` array of ``shape``. The std of the result is ``std`` times that of a standard
-        normal truncated at ±bound (``_TRUNC_STD`` for the default bound 2).
-
-    Raises:
-        ValueError: ``std`` or ``bound`` not positive.
-    """
-    if not (std > 0 and bound > 0):
-        raise ValueError(f"truncated_normal needs std > 0 and bound > 0, got std={std}, bound={bound}")
-    out = rng.standard_normal(shape)
-    bad = np.abs(out) > bound
-    while bad.any():
-        out[bad] = rng.standard_normal(int(bad.sum()))
-        bad = np.abs(out) > bound
-    return out * std
-
-
-def _zeros(rng, shape):
-    return np.zeros(shape)
-
-
-def _ones(rng, shape):
-    return np.ones(shape)
-
-
-def _constant(rng, shape, value: float = 0.0):
-    return np.full(shape, float(value))
-
-
-def _random_normal(rng, shape, mean: float = 0.0, stddev: float = 0.05):
-    return mean + stddev * rng.standard_normal(shape)
-
-
-def _random_uniform(rng, shape, minval: float = -0.05, maxval: float = 0.05):
-    return rng.uniform(minval, maxval, size=shape)
-
-
-def _truncated(rng, shape, mean: float = 0.0, stddev: float = 0.05):
-    return mean + truncated_normal(rng, shape, stddev)
-
-
-def unit_norm_normal(rng: np.random.Generator, shape, dtype=np.float32) -> np.ndarray:
-    """N(0, 1) weights with every output unit's incoming vector scaled to unit L2 norm (the
-    Atari agents' initialisation of thesis ch. 6, after Such et al.): a dense ``(in, out)`` is
-    normalised over ``in``, a kernel ``(C_out, C_in, kh, kw)`` over ``(C_in, kh, kw)``.
-    Drawn and normalised in float64, returned as ``dtype``. Not part of :data:`INITIALIZERS`
-    (the Keras catalogue of the accountability document); ``ValueError`` for other ranks."""
-    shape = tuple(shape)
-    if len(shape) not in (2, 4):
-        raise ValueError(f"unit_norm_normal: expected a dense (in, out) or kernel (C_out, C_in, kh, kw) "
-                         f"shape, got {shape}")
-    w = rng.standard_normal(shape)
-    axes = 0 if len(shape) == 2 else (1, 2, 3)
-    return (w / np.sqrt(np.sum(w * w, axis=axes, keepdims=True))).astype(dtype)
-
-
-def _variance_scaling(scale: float, mode: str, distribution: str):
-    def init(rng, shape):
-        fan_in, fan_out = fans(shape)
-        n = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
-        var = scale / max(1.0, n)
-        if distribution == "uniform":
-            limit = math.sqrt(3.0 * var)
-            return rng.uniform(-limit, limit, size=shape)
-        return truncated_normal(rng, shape, math.sqrt(var) / _TRUNC_STD)
-
-    return init
-
-
-#: name -> ``f(rng, shape, **kwargs) -> float64 array``. Variance-scaling members follow Keras:
-#: glorot_* use 1/fan_avg, he_* 2/fan_in, lecun_* 1/fan_in; *_uniform draw U(-√(3v), √(3v)),
-#: *_normal a normal truncated at 2σ, rescaled so that the variance is v.
-INITIALIZERS: dict[str, Callable] = {
-    "zeros": _zeros,
-    "ones": _ones,
-    "constant": _constant,
-    "random_normal": _random_normal,
-    "random_uniform": _random_uniform,
-    "truncated_normal": _truncated,
-    "glorot_uniform": _variance_scaling(1.0, "fan_avg", "uniform"),
-    "glorot_normal": _variance_scaling(1.0, "fan_avg", "normal"),
-    "he_uniform": _variance_scaling(2.0, "fan_in", "uniform"),
-    "he_normal": _variance_scaling(2.0, "fan_in", "normal"),
-    "lecun_uniform": _variance_scaling(1.0, "fan_in", "uniform"),
-    "lecun_normal": _variance_scaling(1.0, "fan_in", "normal"),
-}
-
-
-def get_initializer(name: str) -> Callable:
-    """The initializer called ``name`` (a key of :data:`INITIALIZERS`); ``ValueError`` if unknown."""
-    try:
-        return INITIALIZERS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown initializer {name!r}; known initializers: {', '.join(INITIALIZERS)}"
-        ) from None
-
-
-def initialize(name: str, rng: np.random.Generator, shape: tuple[int, ...], *,
-               dtype=np.float32, population: int | None = None, **kwargs) -> np.ndarray:
-    """Draw a weight of ``shape`` with the initializer ``name``.
-
-    Parameters
-    ----------
-    name : key of :data:`INITIALIZERS` (e.g. ``"glorot_uniform"``).
-    rng : ``np.random.Generator``; the only source of randomness.
-    shape : the weight's shape, without population axis; fans come from it (:func:`fans`).
-    dtype : result dtype (default float32).
-    population : if given, draw ``population`` independent weights, shape ``(population, *shape)``.
-    kwargs : the initializer's own arguments (``value``, ``mean``, ``stddev``, ``minval``, ``maxval``).
-
-    Raises ``ValueError`` for an unknown name, ``TypeError`` if ``rng`` is not a Generator.
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    init = get_initializer(name)
-    if population is None:
-        return np.asarray(init(rng, tuple(shape), **kwargs), dtype=dtype)
-    return np.stack([init(rng, tuple(shape), **kwargs) for _ in range(population)]).astype(dtype)
-
 
 def _mean(x, axis=None):
     """Mean as sum·(1/n): autograd's own ``mean`` gradient silently promotes float32 to float64."""
@@ -226,12 +74,14 @@ def dense(x, W, b=None):
 # Convolution (Eq. 2.11): im2col (strided windows) + one GEMM; col2im is the adjoint of im2col
 # --------------------------------------------------------------------------------------------
 
-def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, int, int]:
+def conv_output_size(n: int, k: int, stride: int, padding) -> tuple[int, int, int]:
     """(output size, pad before, pad after) along one spatial axis.
 
     ``"valid"``: floor((n - k)/stride) + 1, no padding. ``"same"``: ceil(n/stride), with zero
-    padding split as TensorFlow does (the odd pixel goes after). Raises ``ValueError`` for an
-    unknown padding, a non-positive stride, or a kernel larger than a valid input.
+    padding split as TensorFlow does (the odd pixel goes after). An int ``p`` (PyTorch's
+    ``padding=p``): p zeros on both sides, floor((n + 2p - k)/stride) + 1 outputs. Raises
+    ``ValueError`` for an unknown padding, a non-positive stride, or a kernel larger than the
+    (padded) input.
     """
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -243,17 +93,23 @@ def conv_output_size(n: int, k: int, stride: int, padding: str) -> tuple[int, in
         out = -(-n // stride)
         total = max((out - 1) * stride + k - n, 0)
         return out, total // 2, total - total // 2
-    raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
+        if k > n + 2 * padding:
+            raise ValueError(f"kernel size {k} exceeds input size {n} padded by {padding} on each side")
+        return (n + 2 * padding - k) // stride + 1, int(padding), int(padding)
+    raise ValueError(f"padding must be 'same', 'valid' or a non-negative int, got {padding!r}")
 
 
 @primitive
-def _im2col(x, kh, kw, stride, padding):
+def _im2col(x, kh, kw, stride, padding, groups=1):
     """Columns ``(N·ho·wo, kh·kw·C)`` of an NCHW input: row (n, i, j) holds the kh×kw×C window
-    under output pixel (i, j), ordered (m, q, c).
+    under output pixel (i, j), ordered (m, q, c). With ``groups`` G > 1: ``(G, N·ho·wo, kh·kw·C/G)``,
+    slice g holding the columns of input channels g·C/G … (g+1)·C/G − 1.
 
     The input is copied once into a zero-padded NHWC array; the columns are then one copy out
-    of a strided window view of it, reading runs of C contiguous values. This row-major layout
-    gives OpenBLAS its fast shapes in the forward and both backward products.
+    of a strided window view of it (the channel axis split into (G, C/G) by one more stride),
+    reading runs of C/G contiguous values. This row-major layout gives OpenBLAS its fast shapes
+    in the forward and both backward products.
     """
     xp = raw_module(x)
     n, c, h, w = x.shape
@@ -261,21 +117,25 @@ def _im2col(x, kh, kw, stride, padding):
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
     xh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=x.dtype)
     xh[:, pt:pt + h, pl:pl + w, :] = x.transpose(0, 2, 3, 1)
-    s = xh.strides
+    s, cg = xh.strides, c // groups
     win = xp.lib.stride_tricks.as_strided(
-        xh, shape=(n, ho, wo, kh, kw, c),
-        strides=(s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
-    return win.reshape(n * ho * wo, kh * kw * c)
+        xh, shape=(groups, n, ho, wo, kh, kw, cg),
+        strides=(s[3] * cg, s[0], s[1] * stride[0], s[2] * stride[1], s[1], s[2], s[3]))
+    return win.reshape(n * ho * wo, kh * kw * c) if groups == 1 else win.reshape(groups, n * ho * wo, kh * kw * cg)
 
 
-def _col2im(cols, x_shape, kh, kw, stride, padding):
+def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
     """Adjoint of :func:`_im2col`: add every column entry back onto the pixel it was read from,
     one strided addition per kernel offset (kh·kw of them, never a loop over pixels)."""
     xp = raw_module(cols)
     n, c, h, w = x_shape
     ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
-    g = cols.reshape(n, ho, wo, kh, kw, c)
+    if groups == 1:
+        g = cols.reshape(n, ho, wo, kh, kw, c)
+    else:  # (G, n·ho·wo, kh·kw·C/G) -> (n, ho, wo, kh, kw, C) with channel g·C/G + j
+        g = cols.reshape(groups, n, ho, wo, kh, kw, c // groups).transpose(1, 2, 3, 4, 5, 0, 6)
+        g = g.reshape(n, ho, wo, kh, kw, c)
     gh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=cols.dtype)
     for m in range(kh):
         for q in range(kw):
@@ -283,8 +143,8 @@ def _col2im(cols, x_shape, kh, kw, stride, padding):
     return gh[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
 
 
-defvjp(_im2col, lambda ans, x, kh, kw, stride, padding:
-       lambda g: _col2im(g, x.shape, kh, kw, stride, padding))
+defvjp(_im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
+       lambda g: _col2im(g, x.shape, kh, kw, stride, padding, groups))
 
 
 def as_pair(v, name: str) -> tuple[int, int]:
@@ -299,36 +159,56 @@ def as_pair(v, name: str) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
-def conv2d(x, K, b=None, *, stride=1, padding: str = "same"):
-    """2-D convolutional layer (cross-correlation, thesis Eq. 2.11), NCHW.
+def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
+    """2-D convolutional layer (cross-correlation, thesis Eq. 2.11), NCHW, optionally grouped.
 
     Parameters
     ----------
     x : ``(N, C_in, H, W)`` float array.
-    K : ``(C_out, C_in, kh, kw)`` kernel.
+    K : ``(C_out, C_in/groups, kh, kw)`` kernel (PyTorch's layout for grouped kernels).
     b : ``(C_out,)`` bias or ``None``.
     stride : int or (sh, sw).
-    padding : ``"valid"`` (Eq. 2.11 as written) or ``"same"`` (zero padding, output ceil(H/stride)).
+    padding : ``"valid"`` (Eq. 2.11 as written), ``"same"`` (zero padding, output ceil(H/stride))
+        or an int p (p zeros on every side, as PyTorch's ``padding=p``).
+    groups : G ≥ 1 dividing C_in and C_out. Output channels g·C_out/G … (g+1)·C_out/G − 1 see
+        only input channels g·C_in/G … (g+1)·C_in/G − 1 (ResNeXt's cardinality, thesis Eq. 3.1:
+        G parallel paths computed as one layer); the same as G separate convolutions whose
+        outputs are concatenated. ``groups=1`` is the ordinary convolution (bit for bit the same
+        numbers and speed as before grouping existed).
 
     Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col (a strided window view, copied
-    once) plus one matrix product, which autograd differentiates as two more products; the
-    only hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
-    Raises ``ValueError`` on mismatched shapes.
+    once) plus one matrix product — a batched ``(G, N·ho·wo, kh·kw·C_in/G) @ (G, ·, C_out/G)``
+    product when grouped — which autograd differentiates as two more products; the only
+    hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
+    Raises ``ValueError`` on mismatched shapes or a ``groups`` that does not divide the channels.
     """
     stride = as_pair(stride, "stride")
     if x.ndim != 4 or K.ndim != 4:
         raise ValueError(f"conv2d: expected x (N, C, H, W) and K (C_out, C_in, kh, kw), "
                          f"got x {x.shape} and K {K.shape}")
-    if x.shape[1] != K.shape[1]:
-        raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]} "
-                         f"(x {x.shape}, K {K.shape})")
+    if not (isinstance(groups, (int, np.integer)) and groups >= 1):
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    if x.shape[1] % groups or K.shape[0] % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide the input channels ({x.shape[1]}) and the "
+                         f"output channels ({K.shape[0]}) (x {x.shape}, K {K.shape})")
+    if x.shape[1] != K.shape[1] * groups:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but K expects {K.shape[1]}"
+                         f"{f' × {groups} groups' if groups > 1 else ''} (x {x.shape}, K {K.shape})")
     xp = array_module(x, K)
     n, (cout, cin, kh, kw) = x.shape[0], K.shape
     ho = conv_output_size(x.shape[2], kh, stride[0], padding)[0]  # also validates
     wo = conv_output_size(x.shape[3], kw, stride[1], padding)[0]
-    cols = _im2col(x, kh, kw, stride, padding)                      # (N·ho·wo, kh·kw·C_in)
-    kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
-    y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
+    if groups == 1:
+        cols = _im2col(x, kh, kw, stride, padding)                  # (N·ho·wo, kh·kw·C_in)
+        kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
+        y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
+    else:
+        cog = cout // groups
+        cols = _im2col(x, kh, kw, stride, padding, groups)          # (G, N·ho·wo, kh·kw·C_in/G)
+        kmat = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
+                          (groups, kh * kw * cin, cog))              # (G, kh·kw·C_in/G, C_out/G)
+        y = xp.reshape(xp.transpose(xp.reshape(cols @ kmat, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),
+                       (n, cout, ho, wo))
     if b is None:
         return y
     if b.shape != (K.shape[0],):

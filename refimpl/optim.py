@@ -24,11 +24,13 @@ decoupled weight decay, Algorithm 2).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from .backend import raw_module, tree_leaves, tree_map
 
-__all__ = ["SGD", "Adam", "AdamW", "Adamax", "get_optimizer"]
+__all__ = ["SGD", "Adam", "AdamW", "Adamax", "ParamGroups", "step_schedule", "get_optimizer"]
 
 
 def _zeros_like(params):
@@ -222,6 +224,65 @@ class Adamax(Adam):
         params, state = _update_leaves(lambda p, g, m, u: step(p, g, m, u, lr_t),
                                        params, grads, state, ("m", "u"))
         return params, {**state, "step": t}
+
+
+@dataclass(frozen=True)
+class ParamGroups:
+    """Per-group learning rates: ``optimizer`` (any of this module's, its ``lr`` the base rate η)
+    applied to each top-level entry of the parameters — a dict's keys, or a list's indices (the
+    layers of a :class:`refimpl.model.Sequential`, so that ``fit(..., optimizer=ParamGroups(...))``
+    trains each layer at its own rate) — with learning rate ``scales[key] · η · lr_factor``
+    (PyTorch's parameter groups). The optimizer state is one state
+    per key, so each group's step count and moments are its own.
+
+    The stage-wise learning rates of thesis Sec. 3.4.2 are ``ParamGroups(Adam(lr=1.0), {"stem":
+    1e-6, "stage1": 1e-6, "stage2": 1e-4, …, "head": 1e-2})``; the step schedule multiplies η
+    through ``update(..., lr_factor=step_schedule(epoch))``. A key of ``params`` missing from
+    ``scales`` (or the reverse) raises ``KeyError`` naming it.
+    """
+    optimizer: Any
+    scales: Mapping[str, float]
+
+    def __post_init__(self):
+        for k, v in self.scales.items():
+            if not v > 0:
+                raise ValueError(f"learning-rate scale of group {k!r} must be > 0, got {v}")
+
+    @staticmethod
+    def _keys(params):
+        return list(range(len(params))) if isinstance(params, (list, tuple)) else list(params)
+
+    def _check(self, params):
+        keys = self._keys(params)
+        missing, extra = set(keys) - set(self.scales), set(self.scales) - set(keys)
+        if missing or extra:
+            raise KeyError(f"parameter groups do not match: no learning rate for {sorted(missing, key=str)}, "
+                           f"no parameters for {sorted(extra, key=str)}")
+
+    def init(self, params):
+        self._check(params)
+        return {k: self.optimizer.init(params[k]) for k in self.scales}
+
+    def group_optimizer(self, key, lr_factor: float = 1.0):
+        """The optimizer that updates group ``key``: ``lr = scales[key] · η · lr_factor``."""
+        return dataclasses.replace(self.optimizer, lr=self.optimizer.lr * self.scales[key] * lr_factor)
+
+    def update(self, params, grads, state, *, inplace: bool = False, lr_factor: float = 1.0):
+        """One step of every group with its own learning rate; ``(new params, new state)``."""
+        self._check(params)
+        new_p, new_s = (list(params) if isinstance(params, (list, tuple)) else dict(params)), dict(state)
+        for k in self.scales:
+            new_p[k], new_s[k] = self.group_optimizer(k, lr_factor).update(params[k], grads[k], state[k],
+                                                                           inplace=inplace)
+        return (type(params)(new_p) if isinstance(params, tuple) else new_p), new_s
+
+
+def step_schedule(epoch: int, *, every: int = 2, factor: float = 0.1) -> float:
+    """Step decay of the learning rate: ``factor ** (epoch // every)`` for a 0-based epoch (thesis
+    Sec. 3.4.2: η_base = 1, divided by 10 every 2 epochs: 1, 1, 0.1, 0.1, 0.01, 0.01)."""
+    if epoch < 0 or every < 1:
+        raise ValueError(f"step_schedule needs epoch >= 0 and every >= 1, got {epoch}, {every}")
+    return factor ** (epoch // every)
 
 
 _OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "adamax": Adamax}

@@ -7,6 +7,8 @@ The building blocks of ch. 2 (dense, conv, pooling, batch norm) are the core's
 =================  ==============================================================================
 module             what it holds
 =================  ==============================================================================
+``se_resnext``     ch. 3, Sec. 3.3: SE module (Eqs. 3.3–3.5), SE-ResNeXt bottleneck (Eqs. 3.1–3.2),
+                   the network (mini, SE-ResNeXt-50 32×4d); ``cnmc``: Sec. 3.4's recipe, C-NMC loader
 ``operators``      ch. 4 and Sec. 5.2: crossover (Eqs. 4.1–4.2), mutation (Eq. 4.3), σ control
                    (Eqs. 5.3–5.4), fitness inheritance (Eq. 5.2), truncation / (μ, λ) / (μ + λ)
                    selection, offspring counts
@@ -28,13 +30,13 @@ module             what it holds
                    Algorithm 6 with checkpoints, the Fig. 8.4 histogram
 =================  ==============================================================================
 
-Chapter 3 (SE-ResNeXt recipe) is not implemented yet. Readings and the author's code's
-departures: ``docs/thesis.md``.
+Readings and the author's code's departures: ``docs/thesis.md``.
 Uses only the core; imports no other document package. Import the modules themselves
 (``from refimpl.thesis import ea, operators``): each chapter is its own namespace.
 """
 from __future__ import annotations
 
-from . import ea, lws, nas, nas_golden, nas_space, nes, operators, population, routed
+from . import cnmc, ea, lws, nas, nas_golden, nas_space, nes, operators, population, routed, se_resnext
 
-__all__ = ["ea", "lws", "nas", "nas_golden", "nas_space", "nes", "operators", "population", "routed"]
+__all__ = ["cnmc", "ea", "lws", "nas", "nas_golden", "nas_space", "nes", "operators", "population", "routed",
+           "se_resnext"]
