@@ -40,11 +40,11 @@ def raw_rate(game, envs, threads, steps):
 
 
 def ga_rate(game, envs, threads, steps, net, n_actions, device):
-    from refimpl.thesis import atari_env as ae, atari_net as an
-    spec = an.NetSpec(n_actions, net)
-    builder = an.GenomeBuilder(spec, 0.005, cache_size=4 * envs)
-    ev = ae.Evaluator(game, ae.AgentPolicy(spec, builder, device=device),
-                      ae.EnvSettings(num_envs=envs, num_threads=threads))
+    from refimpl.thesis import atari_env, atari_net
+    spec = atari_net.NetSpec(n_actions, net)
+    builder = atari_net.GenomeBuilder(spec, 0.005, cache_size=4 * envs)
+    ev = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, builder, device=device),
+                      atari_env.EnvSettings(num_envs=envs, num_threads=threads))
     jobs = [(((1000 + i,),), i) for i in range(2 * envs)]   # two episodes per slot, all distinct genomes
     for g, _ in jobs:
         builder.build(g[0])

@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from refimpl import interval as ia
 from refimpl import nn
-from refimpl.interval import significance as sg
+from refimpl.interval import significance
 from refimpl.interval import Interval
 from refimpl.model import mlp
 
@@ -144,7 +144,7 @@ def main(argv=None):
     absWs = [np.abs(W) for W in Ws]
     rng = np.random.default_rng(0)
     data = rng.random((100, 784))
-    box = sg.input_box(data)
+    box = significance.input_box(data)
     x = data[0]
 
     ag = autograd.grad(lambda p, x: nn.softmax(model.apply(p, x[None]))[0, 0])
@@ -157,7 +157,7 @@ def main(argv=None):
         "gemv_iv": lambda: gemvs_only(Ws, absWs, x, True),
         "gemv_fl": lambda: gemvs_only(Ws, absWs, x, False)}, args.repeats)
     t_iv, t_iv_off, t_fl, t_flw, t_ag = tm["iv"], tm["iv_off"], tm["fl"], tm["flw"], tm["ag"]
-    t_an = median_time(lambda: sg.analyse(model, params, box), max(3, args.repeats // 5))
+    t_an = median_time(lambda: significance.analyse(model, params, box), max(3, args.repeats // 5))
 
     # sanity: the float adjoint at a point lies in the interval adjoint
     xa, _ = interval_sweep(Ws, absWs, bs, box)

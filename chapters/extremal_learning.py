@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
-from refimpl import extremal as ex  # noqa: E402
+from refimpl import extremal  # noqa: E402
 from refimpl.extremal import milp  # noqa: E402
 from refimpl.data import g_true, health_data  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
@@ -82,8 +82,8 @@ def fit_health_network(rng, cfg, progress=False):
 
 def sec3_losses(mu, sigma):
     """Eqs. 3.3-3.4: L1 (c = 2, κ1 = 1/2) and L2 (κ2 = 10, κ̂ = 1), as extremize's arguments."""
-    L1 = lambda x, y: ex.extrapolation_loss(x, mu, sigma, c=2.0, kappa1=0.5)     # noqa: E731
-    L2 = lambda y: ex.positive_output_loss(y, kappa2=10.0, kappa_hat=1.0)        # noqa: E731
+    L1 = lambda x, y: extremal.extrapolation_loss(x, mu, sigma, c=2.0, kappa1=0.5)     # noqa: E731
+    L2 = lambda y: extremal.positive_output_loss(y, kappa2=10.0, kappa_hat=1.0)        # noqa: E731
     return L1, L2
 
 
@@ -116,7 +116,7 @@ def main(argv=None):
     # ---- extremal learning, L = L1 + L2 (Eqs. 3.2-3.4) ----------------------------------
     L1, L2 = sec3_losses(mu, sigma)
     # the notebook's penalty: lower branch only, counted twice (κ1 = 2); see the module docstring
-    L1_notebook = lambda x, y: ex.extrapolation_loss(x, mu, sigma, c=2.0, kappa1=2.0, upper=False)  # noqa: E731
+    L1_notebook = lambda x, y: extremal.extrapolation_loss(x, mu, sigma, c=2.0, kappa1=2.0, upper=False)  # noqa: E731
     starts = truncated_normal(rng, (cfg["starts"], 4), bound=1.0)   # start 0 is "the" single start
     starts_notebook = rng.standard_normal((cfg["starts"], 4))
     grid_test = rng.uniform(-1, 1, (20_000, 4))
@@ -126,9 +126,9 @@ def main(argv=None):
     opt = Adam(lr=cfg["el_lr"])
     el_kw = dict(objective=L2, optimizer=opt, steps=cfg["el_steps"])
     t = Stopwatch()
-    el = ex.extremize(model, params, starts, constraints=[L1], **el_kw)
+    el = extremal.extremize(model, params, starts, constraints=[L1], **el_kw)
     t_el = float(t)
-    el_nb = ex.extremize(model, params, starts_notebook, constraints=[L1_notebook], **el_kw)
+    el_nb = extremal.extremize(model, params, starts_notebook, constraints=[L1_notebook], **el_kw)
 
     x_true = np.array([0.0, 0.0, -2 * sigma[2], -2 * sigma[3]])
     y_true = float(1 + 2 * sigma[2] - np.exp(-2 * sigma[3]))
@@ -169,13 +169,13 @@ def main(argv=None):
           f"{np.round(cert.x, 4)}; dual bound {cert.bound:.6f}; {cert.nodes} nodes, {cert.seconds:.2f} s; "
           f"{cert.message}")
     t = Stopwatch()
-    el_box = ex.extremize(model, params, starts, bounds=window, **el_kw)
+    el_box = extremal.extremize(model, params, starts, bounds=window, **el_kw)
     t_box = float(t)
     t = Stopwatch()
-    lb_box = ex.extremize_lbfgs(model, params, starts, objective=lambda y: -y, bounds=window)
+    lb_box = extremal.extremize_lbfgs(model, params, starts, objective=lambda y: -y, bounds=window)
     t_lb_box = float(t)
     t = Stopwatch()
-    lb_soft = ex.extremize_lbfgs(model, params, starts, objective=L2, constraints=[L1])
+    lb_soft = extremal.extremize_lbfgs(model, params, starts, objective=L2, constraints=[L1])
     t_lb_soft = float(t)
 
     def row(name, res, i, seconds):
@@ -268,11 +268,11 @@ def figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true):
     # Fig. 1: (a) Eq. 2.7 with κ2 = 10, κ̂ = 1; (b) Eq. 2.6 with κ1 = 1 (c = 2, μ = 0, σ = 1/√3)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     yy = np.linspace(-0.5, 4, 500)
-    axes[0].plot(yy, ex.positive_output_loss(yy, 10, 1))
+    axes[0].plot(yy, extremal.positive_output_loss(yy, 10, 1))
     axes[0].set(xlabel="y", ylabel="$\\mathcal{L}_2$", title="(a) maximization loss, Eq. 2.7")
     s = 1 / np.sqrt(3)
     xx = np.linspace(-3, 3, 500)
-    axes[1].plot(xx, ex.extrapolation_loss(xx[:, None], [0.0], [s], c=2, kappa1=1.0))
+    axes[1].plot(xx, extremal.extrapolation_loss(xx[:, None], [0.0], [s], c=2, kappa1=1.0))
     axes[1].axvspan(-2 * s, 2 * s, color="0.9")
     axes[1].set(xlabel="$x_i$", ylabel="$\\mathcal{L}_1$", title="(b) extrapolation loss, Eq. 2.6")
     fig.tight_layout()

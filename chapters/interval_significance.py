@@ -42,8 +42,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
-from refimpl import data as rdata  # noqa: E402
-from refimpl.interval import significance as sg  # noqa: E402
+from refimpl import data  # noqa: E402
+from refimpl.interval import significance  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.optim import AdamW, Adamax  # noqa: E402
 from refimpl.results import EXACT, make_results, save_figure, table, tolerance, trained, write_results  # noqa: E402
@@ -99,11 +99,11 @@ def load(name: str, spec: dict, seed: int):
         return None, ("MNIST_ROT (Larochelle et al. 2007) has no loader in refimpl.data "
                       "(it is not among the supported data sets)")
     try:
-        ds = rdata.load_dataset(name)
-    except rdata.DatasetNotFoundError as e:
+        ds = data.load_dataset(name)
+    except data.DatasetNotFoundError as e:
         return None, e
     if spec.get("n_train"):
-        ds = rdata.subsample(ds, spec["n_train"], spec["n_test"], seed=seed)
+        ds = data.subsample(ds, spec["n_train"], spec["n_test"], seed=seed)
     return ds, None
 
 
@@ -146,19 +146,19 @@ def run_dataset(name, ds, cfg, seed, progress, ckpt_dir):
     # --- the analysis: one forward sweep, one reverse sweep per output (Secs. 3.1-3.2)
     t0 = Stopwatch()
     params64 = [{k: v.astype(np.float64) for k, v in p.items()} for p in params]
-    box = sg.input_box(ds.x_train)
-    res = sg.analyse(model, params64, box, outputs=cfg["outputs"], output=cfg["output"])
+    box = significance.input_box(ds.x_train)
+    res = significance.analyse(model, params64, box, outputs=cfg["outputs"], output=cfg["output"])
     t_analysis = float(t0)
     mid = res.midpoints
-    scores = {"interval": [res.significance], "magnitude": [sg.magnitude_scores(model, params)],
-              "random": [sg.random_scores(model, np.random.default_rng(seed + 100 + r))
+    scores = {"interval": [res.significance], "magnitude": [significance.magnitude_scores(model, params)],
+              "random": [significance.random_scores(model, np.random.default_rng(seed + 100 + r))
                          for r in range(cfg["n_random"])]}
     sizes = [len(s) for s in res.significance]
 
     def errors(layers, fraction, method):
         out = []
         for sc in scores[method]:
-            p = sg.prune(model, params, sc, mid, layers=layers, fraction=fraction)
+            p = significance.prune(model, params, sc, mid, layers=layers, fraction=fraction)
             out.append((error(p.model, p.params, p.inputs(xtr), ytr), error(p.model, p.params, p.inputs(xte), yte)))
         return np.mean(out, axis=0)
 
@@ -169,7 +169,7 @@ def run_dataset(name, ds, cfg, seed, progress, ckpt_dir):
             e = np.array([errors(layers, f, method) for f in cfg["fractions"]])
             curves[exp][method] = {"train": e[:, 0].tolist(), "test": e[:, 1].tolist()}
         n_layer = sizes[0] if layers == "input" else (sum(sizes[1:]) if layers == "hidden" else sizes[layers])
-        curves[exp]["nodes_removed"] = [sum(sg.n_removed(s, f) for s in (
+        curves[exp]["nodes_removed"] = [sum(significance.n_removed(s, f) for s in (
             [sizes[0]] if layers == "input" else sizes[1:] if layers == "hidden" else [sizes[layers]]))
             for f in cfg["fractions"]]
         curves[exp]["n_nodes"] = n_layer
@@ -178,7 +178,7 @@ def run_dataset(name, ds, cfg, seed, progress, ckpt_dir):
     t2 = {"train": [], "test": [], "train_retrained": [], "test_retrained": []}
     at50 = {}
     for f in TABLE2_FRACTIONS:
-        p = sg.prune(model, params, res.significance, mid, layers="hidden", fraction=f)
+        p = significance.prune(model, params, res.significance, mid, layers="hidden", fraction=f)
         xa, xb = p.inputs(ds.x_train), p.inputs(ds.x_test)
         t2["train"].append(error(p.model, p.params, xa, ds.y_train))
         t2["test"].append(error(p.model, p.params, xb, ds.y_test))
@@ -191,7 +191,7 @@ def run_dataset(name, ds, cfg, seed, progress, ckpt_dir):
     for method in METHODS:   # 50 % of all hidden nodes, no retraining, full test subset
         errs = []
         for sc in scores[method]:
-            p = sg.prune(model, params, sc, mid, layers="hidden", fraction=0.5)
+            p = significance.prune(model, params, sc, mid, layers="hidden", fraction=0.5)
             errs.append(error(p.model, p.params, p.inputs(ds.x_test), ds.y_test))
         at50[method] = float(np.mean(errs))
     widths = {res.names[l]: {"mean_width": float(np.mean(res.values[l].width)),
@@ -252,19 +252,19 @@ def main(argv=None):
     if args.dataset and args.dataset not in cfg["epochs"] and args.dataset != "mnist-rot":
         cfg["epochs"][args.dataset] = cfg["epochs"].get("fashion-mnist", [20, 10])
         cfg["retrain_epochs"][args.dataset] = cfg["retrain_epochs"].get("fashion-mnist", 5)
-    results, notes, data = {}, [], DataSets()
+    results, notes, dsets = {}, [], DataSets()
     for name in wanted:
         ds, why = load(name, cfg["datasets"].get(name, {}), args.seed)
         if ds is None:
-            data.skip(name, why)
+            dsets.skip(name, why)
             continue
-        data.use(name)
+        dsets.use(name)
         print(f"[{name}] {ds.x_train.shape[0]} train / {ds.x_test.shape[0]} test examples", flush=True)
         results[name] = run_dataset(name, ds, cfg, args.seed, args.progress,
                                     out / "checkpoints" if args.scale == "paper" else None)
         print(f"[{name}] done in {results[name]['seconds']:.1f} s (analysis {results[name]['analysis_seconds']:.3f} s)")
     if not results:
-        return data.nothing_ran()
+        return dsets.nothing_ran()
 
     # ---- tables
     cols = ["data set", "row"] + [f"{f:.0%}" for f in TABLE2_FRACTIONS]
@@ -305,7 +305,7 @@ def main(argv=None):
             p, m = PAPER_TABLE2[name]["test"], r["table2"]["test"]
             notes.append(f"{name}: test error at 90/80/75/50/25/0% removed: measured "
                          f"{', '.join(f'{v:.3f}' for v in m)}; paper {', '.join(f'{v:.2f}' for v in p)}.")
-    for name, why in data.absent.items():
+    for name, why in dsets.absent.items():
         notes.append(f"{name} skipped: {why}")
     if args.scale == "quick":
         notes.append("quick scale: digits (64-500-500-10, full 1,347/450 split) and a Fashion-MNIST subset "
@@ -327,7 +327,7 @@ def main(argv=None):
               "test_error_50pct_hidden": table(["data set"] + list(METHODS) + ["lowest"], cmp_rows,
                                                dataset=[r[0] for r in cmp_rows], tolerance=errors)}
     for name in results:
-        data.label(f"metrics/datasets/{name}", name)
+        dsets.label(f"metrics/datasets/{name}", name)
     tolerances = {
         "config": EXACT,
         "metrics/datasets": errors,
@@ -339,7 +339,7 @@ def main(argv=None):
                        scale=args.scale, config={k: v for k, v in cfg.items()}, seeds=[args.seed],
                        metrics={"datasets": metrics}, tables=tables,
                        paper={"table2": PAPER_TABLE2, "table1": PAPER_TABLE1}, notes=notes,
-                       elapsed_seconds=float(sw), tolerances=tolerances, datasets=data.report())
+                       elapsed_seconds=float(sw), tolerances=tolerances, datasets=dsets.report())
     write_results(out / "results.json", res)
     print(f"\nwrote {out / 'results.json'} and figures in {out} ({float(sw):.1f} s)")
     for n in notes:

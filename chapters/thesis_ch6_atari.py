@@ -104,17 +104,17 @@ def parse(argv):
 # ------------------------------------------------------------------------------------------------
 
 def run_testbed(sc, args, notes):
-    from refimpl.thesis import atari_ga as ga
+    from refimpl.thesis import atari_ga
     div = sc["testbed_lambda_div"]
     rows, per = [], {}
     for name in ("baseline", "proposal"):
-        base = ga.GAConfig.table_6_1(name, elite_episodes=0, selection=args.selection)
-        cfg = ga.GAConfig.table_6_1(name, lam=base.lam // div, elite_episodes=0, selection=args.selection)
+        base = atari_ga.GAConfig.table_6_1(name, elite_episodes=0, selection=args.selection)
+        cfg = atari_ga.GAConfig.table_6_1(name, lam=base.lam // div, elite_episodes=0, selection=args.selection)
         rec, true = [], []
         for s in range(sc["testbed_seeds"]):
-            tb = ga.NoisyTestBed()
-            st = ga.run_ga(cfg, tb, seed=args.seed + s, budget=sc["testbed_budget"])
-            g = ga.best_agent(cfg, st)
+            tb = atari_ga.NoisyTestBed()
+            st = atari_ga.run_ga(cfg, tb, seed=args.seed + s, budget=sc["testbed_budget"])
+            g = atari_ga.best_agent(cfg, st)
             rec.append(st.archive[g].fitness)
             true.append(tb.true_fitness(g))
         rec, true = np.array(rec), np.array(true)
@@ -142,43 +142,43 @@ def run_testbed(sc, args, notes):
 # ------------------------------------------------------------------------------------------------
 
 def make_evaluator(args, game, spec, sigma, settings):
-    from refimpl.thesis import atari_env as ae, atari_net as an
+    from refimpl.thesis import atari_env, atari_net
     if args.workers == "ray" or args.ray_address:
-        return ae.RayEvaluator(game, spec, sigma, settings, n_workers=args.ray_workers, address=args.ray_address)
-    policy = ae.AgentPolicy(spec, an.GenomeBuilder(spec, sigma, cache_size=128), device=args.device)
-    return ae.Evaluator(game, policy, settings)
+        return atari_env.RayEvaluator(game, spec, sigma, settings, n_workers=args.ray_workers, address=args.ray_address)
+    policy = atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, sigma, cache_size=128), device=args.device)
+    return atari_env.Evaluator(game, policy, settings)
 
 
 def run_atari(sc, args, out, notes):
-    from refimpl.thesis import atari_env as ae, atari_ga as ga, atari_net as an
-    game = ae.check_game(args.game)
+    from refimpl.thesis import atari_env, atari_ga, atari_net
+    game = atari_env.check_game(args.game)
     net = args.net or sc["net"]
-    settings = ae.EnvSettings(num_envs=args.num_envs or sc["num_envs"], num_threads=2,
+    settings = atari_env.EnvSettings(num_envs=args.num_envs or sc["num_envs"], num_threads=2,
                               repeat_action_probability=args.sticky)
-    probe = ae.make_vector_env(game, ae.EnvSettings(num_envs=1))
+    probe = atari_env.make_vector_env(game, atari_env.EnvSettings(num_envs=1))
     n_actions = int(probe.single_action_space.n)
     probe.close()
-    spec = an.NetSpec(n_actions, net)
+    spec = atari_net.NetSpec(n_actions, net)
     print(f"\n{game}: {n_actions} actions, {net} net with {spec.n_params:,} parameters "
-          f"(Sec. 6.3's network: {an.NetSpec(n_actions).n_params:,})")
+          f"(Sec. 6.3's network: {atari_net.NetSpec(n_actions).n_params:,})")
     ev = make_evaluator(args, game, spec, 0.005, settings)
     if args.scale == "quick":
-        configs = {k: ga.GAConfig(**v, sigma=0.005, selection=args.selection, final_pick=args.final_pick,
+        configs = {k: atari_ga.GAConfig(**v, sigma=0.005, selection=args.selection, final_pick=args.final_pick,
                                   elite_episodes=sc["elite_episodes"], max_episode_steps=sc["cap"])
                    for k, v in sc["configs"].items()}
         budget = None
     else:
-        configs = {"baseline": ga.GAConfig.table_6_1("baseline", selection=args.selection,
+        configs = {"baseline": atari_ga.GAConfig.table_6_1("baseline", selection=args.selection,
                                                      final_pick=args.final_pick),
-                   "proposal": ga.GAConfig.table_6_1(args.proposal_config, selection=args.selection,
+                   "proposal": atari_ga.GAConfig.table_6_1(args.proposal_config, selection=args.selection,
                                                      final_pick=args.final_pick)}
         budget = args.budget_steps if args.budget_steps is not None else 1e9
         print("NOTE: the text's budget of 'one million game frames' (Sec. 6.3) cannot hold one generation "
               "(λ = 5,000 episodes of up to 3,000 agent steps); the author's code defaults to 1e9 agent steps. "
               f"Budget used here: {budget:.3g} agent steps ({4 * budget:.3g} frames); set it with --budget-steps.")
-    final_seeds = [ae.FINAL_SEED_BASE + i for i in range(sc["final_episodes"])]
-    eval_seeds = [ae.FINAL_SEED_BASE + 10**6 + i for i in range(sc["elite_episodes"])]
-    problem = ga.AtariProblem(ev, max_steps=sc["cap"])
+    final_seeds = [atari_env.FINAL_SEED_BASE + i for i in range(sc["final_episodes"])]
+    eval_seeds = [atari_env.FINAL_SEED_BASE + 10**6 + i for i in range(sc["elite_episodes"])]
+    problem = atari_ga.AtariProblem(ev, max_steps=sc["cap"])
     runs = {}
     for name, cfg in configs.items():
         sw = Stopwatch()
@@ -203,15 +203,15 @@ def run_atari(sc, args, out, notes):
                      if "elite_eval_mean" in e else ""), flush=True)
 
         b = budget if budget is not None else math.inf
-        st = ga.run_ga(cfg, problem, seed=args.seed, budget=b, max_cost_per_episode=sc["cap"],
+        st = atari_ga.run_ga(cfg, problem, seed=args.seed, budget=b, max_cost_per_episode=sc["cap"],
                        checkpoint=ck, elite_eval=elite_eval, on_generation=on_gen,
                        max_generations=sc["generations"])
         if budget is None:
-            ga.finalize(cfg, problem, st)
+            atari_ga.finalize(cfg, problem, st)
         if bar is not None:
             bar.close()
-        agent = ga.best_agent(cfg, st)
-        top3 = tuple(ga.top_unique(st, 3))
+        agent = atari_ga.best_agent(cfg, st)
+        top3 = tuple(atari_ga.top_unique(st, 3))
         final = problem.play((agent,), final_seeds, max_steps=sc["final_cap"])
         ens = problem.play(top3, final_seeds, max_steps=sc["final_cap"])
         fit = st.archive[agent].fitness if agent in st.archive else float("nan")
@@ -224,7 +224,7 @@ def run_atari(sc, args, out, notes):
         print(f"  {name}: agent with recorded fitness {fit:.1f} ({runs[name]['recorded_evals']} evals) scores "
               f"{final.mean():.1f} ± {final.std():.1f} on the {len(final_seeds)} fixed seeds; top-3 ensemble "
               f"{ens.mean():.1f}; {int(st.used):,} training steps ({4 * int(st.used):,} frames), {float(sw):.0f} s")
-    rnd = problem.play(ae.RANDOM, final_seeds, max_steps=sc["final_cap"])
+    rnd = problem.play(atari_env.RANDOM, final_seeds, max_steps=sc["final_cap"])
     runs["random"] = {"final_returns": rnd.tolist(), "final_mean": float(rnd.mean())}
     # the GIF: the proposal's final agent, one episode on the first fixed seed
     gif = write_gif(game, spec, runs["proposal"]["agent"], final_seeds[0], sc, out, settings)
@@ -245,10 +245,10 @@ def write_gif(game, spec, genome, seed, sc, out, settings):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.animation import PillowWriter
-    from refimpl.thesis import atari_env as ae, atari_net as an
+    from refimpl.thesis import atari_env, atari_net
     frames = []
-    one = ae.Evaluator(game, ae.AgentPolicy(spec, an.GenomeBuilder(spec, 0.005)),
-                       ae.EnvSettings(num_envs=1, num_threads=1,
+    one = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, 0.005)),
+                       atari_env.EnvSettings(num_envs=1, num_threads=1,
                                       repeat_action_probability=settings.repeat_action_probability))
     one.evaluate([((tuple(genome),), seed)], max_steps=sc["gif_frames"], record=lambda o: frames.append(o[-1].copy()))
     one.close()
@@ -295,17 +295,17 @@ def main(argv=None):
     sc = SCALES[args.scale]
     notes, metrics, tables = [], {}, {}
     try:
-        from refimpl.thesis import atari_env as ae
+        from refimpl.thesis import atari_env
         if not args.skip_atari:
-            ae.check_game(args.game)
+            atari_env.check_game(args.game)
     except (ImportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     if args.budget_steps is not None and args.scale == "paper":
-        from refimpl.thesis import atari_ga as ga
+        from refimpl.thesis import atari_ga
         try:
             for k in ("baseline", args.proposal_config):
-                ga.check_budget(ga.GAConfig.table_6_1(k), args.budget_steps, sc["cap"])
+                atari_ga.check_budget(atari_ga.GAConfig.table_6_1(k), args.budget_steps, sc["cap"])
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_USAGE
