@@ -16,18 +16,28 @@
    the speed-up is measured on the identical slice (target ≥ 1000×).
 
 Timings are the median of ``--repeats`` runs (after one warm-up), the sweeps of part 1 timed
-round-robin; only the ratios are meaningful across machines.
+round-robin; each ratio of part 1 is the median of the per-round ratios, with their range
+(min–max) over the rounds; only the ratios are meaningful across machines. A breakdown line
+splits the interval sweep into its matrix-vector products, the directed rounding (the sweep
+with minus without outward rounding) and the rest (element-wise passes, activations, the tape).
+BLAS threads are pinned with threadpoolctl (``--threads``, default 1, the same for every side);
+the load average is printed. The script exits with status 1 and a message if the float
+adjoint at the sample lies outside the interval adjoint of the box, or the mpmath and refimpl
+enclosures of the slice do not overlap (the two sides would compute different things).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import autograd
 import mpmath
 import numpy as np
 from scipy.special import expit
+from threadpoolctl import threadpool_limits
 
 from refimpl import interval as ia
 from refimpl import nn
@@ -46,9 +56,10 @@ def median_time(f, repeats):
     return statistics.median(ts)
 
 
-def median_times(fns: dict, repeats):
-    """Median run time of each function, timed round-robin (one run of each in turn), so load
-    from other processes on a shared machine affects all of them alike."""
+def round_robin(fns: dict, repeats):
+    """Run times of each function in ``repeats`` rounds (lists, round by round), timed
+    round-robin (one run of each in turn), so load from other processes on a shared machine
+    affects all of them alike."""
     for f in fns.values():
         f()
     ts = {k: [] for k in fns}
@@ -57,7 +68,15 @@ def median_times(fns: dict, repeats):
             t = time.perf_counter()
             f()
             ts[k].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in ts.items()}
+    return ts
+
+
+def ratio(ts, num, den) -> str:
+    """Median (min–max) over rounds of the per-round ratio ts[num][i] / ts[den][i], and the
+    ratio of the best (least disturbed) times: sub-millisecond runs on a loaded machine are
+    often preempted, which makes single rounds' ratios scatter widely."""
+    r = np.asarray(ts[num]) / np.asarray(ts[den])
+    return f"{np.median(r):6.2f} ({r.min():.2f}–{r.max():.2f}); best times {min(ts[num]) / min(ts[den]):.2f}"
 
 
 def gemvs_only(Ws, absWs, x, interval):
@@ -136,7 +155,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--slice", type=int, default=16, help="hidden units in the mpmath slice")
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl), default 1")
     args = ap.parse_args(argv)
+    with threadpool_limits(args.threads, user_api="blas"):
+        run(args)
+
+
+def run(args):
+    print(f"load average {' '.join(f'{v:.1f}' for v in os.getloadavg())} (1/5/15 min), "
+          f"{os.cpu_count()} CPU cores visible, BLAS threads {args.threads}")
 
     model, params = network()
     Ws = [p["W"] for p in params]
@@ -148,7 +175,7 @@ def main(argv=None):
     x = data[0]
 
     ag = autograd.grad(lambda p, x: nn.softmax(model.apply(p, x[None]))[0, 0])
-    tm = median_times({
+    rounds = round_robin({
         "iv": lambda: interval_sweep(Ws, absWs, bs, box),
         "iv_off": lambda: interval_sweep(Ws, absWs, bs, box, outward=False),
         "fl": lambda: float_sweep(Ws, bs, x),
@@ -156,13 +183,16 @@ def main(argv=None):
         "ag": lambda: ag(params, x),
         "gemv_iv": lambda: gemvs_only(Ws, absWs, x, True),
         "gemv_fl": lambda: gemvs_only(Ws, absWs, x, False)}, args.repeats)
+    tm = {k: statistics.median(v) for k, v in rounds.items()}
     t_iv, t_iv_off, t_fl, t_flw, t_ag = tm["iv"], tm["iv_off"], tm["fl"], tm["flw"], tm["ag"]
     t_an = median_time(lambda: significance.analyse(model, params, box), max(3, args.repeats // 5))
 
     # sanity: the float adjoint at a point lies in the interval adjoint
     xa, _ = interval_sweep(Ws, absWs, bs, box)
     g, _ = float_sweep(Ws, bs, x)
-    assert xa.contains(g).all(), "float gradient outside the interval adjoint"
+    if not xa.contains(g).all():
+        sys.exit("error: the float adjoint at the sample lies outside the interval adjoint of the box "
+                 "(the two sides compute different results)")
 
     print("784-500-500-10 sigmoid/softmax, float64, one box vs one sample (median of "
           f"{args.repeats} round-robin runs)")
@@ -176,11 +206,18 @@ def main(argv=None):
             ("significance.analyse: fwd + 10 reverse sweeps, |W| recomputed", t_an)]
     for name, t in rows:
         print(f"  {name:<66} {t * 1e3:8.3f} ms")
-    print(f"  ratio interval / float (same adjoints, NumPy):           {t_iv / t_fl:6.2f}  (target <= 2.5)")
-    print(f"  ratio interval / float (with weight gradients, NumPy):   {t_iv / t_flw:6.2f}")
-    print(f"  ratio interval / float (autograd):                       {t_iv / t_ag:6.2f}")
-    print(f"  ratio interval (rounding off) / float (same adjoints):   {t_iv_off / t_fl:6.2f}")
-    print(f"  ratio of the matrix-vector products alone (the floor):  {tm['gemv_iv'] / tm['gemv_fl']:6.2f}")
+    print(f"  ratio interval / float (same adjoints, NumPy):           {ratio(rounds, 'iv', 'fl')}  (target <= 2.5)")
+    print(f"  ratio interval / float (with weight gradients, NumPy):   {ratio(rounds, 'iv', 'flw')}")
+    print(f"  ratio interval / float (autograd):                       {ratio(rounds, 'iv', 'ag')}")
+    print(f"  ratio interval (rounding off) / float (same adjoints):   {ratio(rounds, 'iv_off', 'fl')}")
+    print(f"  ratio of the matrix-vector products alone (the floor):  {ratio(rounds, 'gemv_iv', 'gemv_fl')}")
+    b = {k: min(v) for k, v in rounds.items()}
+    print(f"  interval sweep / its floor (the float sweep × the GEMV ratio), best times: "
+          f"{b['iv'] * b['gemv_fl'] / (b['fl'] * b['gemv_iv']):.2f}")
+    print(f"  breakdown of the interval sweep (best times): matrix-vector products {b['gemv_iv'] * 1e3:.3f} ms, "
+          f"directed rounding {(b['iv'] - b['iv_off']) * 1e3:.3f} ms, element-wise passes, activations and tape "
+          f"{(b['iv_off'] - b['gemv_iv']) * 1e3:.3f} ms; float sweep: products {b['gemv_fl'] * 1e3:.3f} ms, "
+          f"the rest {(b['fl'] - b['gemv_fl']) * 1e3:.3f} ms")
 
     k = args.slice
     W, b, absW = Ws[0][:, :k].copy(), bs[0][:k].copy(), absWs[0][:, :k].copy()
@@ -197,6 +234,9 @@ def main(argv=None):
     ref_hi = np.array([float(r.b) for r in ref])
     width_ratio = np.median((ours.hi - ours.lo) / np.maximum(ref_hi - ref_lo, 1e-300))
     overlap = bool(np.all((ours.lo <= ref_hi) & (ref_lo <= ours.hi)))
+    if not overlap:
+        sys.exit("error: the refimpl and mpmath enclosures of the slice's adjoints do not overlap "
+                 "(the two sides compute different results)")
     print(f"\nslice 784 -> {k} sigmoid -> sum, forward + reverse, one box")
     print(f"  mpmath.iv (53-bit):  {t_mp * 1e3:10.1f} ms")
     print(f"  refimpl.interval:    {t_ours * 1e3:10.3f} ms")

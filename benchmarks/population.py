@@ -1,33 +1,36 @@
-"""Speed of the batched population evaluation of thesis Sec. 5.2.3 (refimpl.evolution).
+"""Speed of the batched population evaluation and of a whole EA generation (thesis Sec. 5.2.3).
 
 For each (λ, batch) setting — by default the issue's λ = 1000 / batch 512 (Table 5.1, validation)
 and λ = 2000 / batch 1024 (Table 5.1, test) with the 92,234-parameter network of Sec. 5.3.1 —
-this script measures, side by side in one run on one device:
+this script measures, side by side in one run on one device, in interleaved rounds (each round
+runs every variant once, so load from other processes hits them alike):
 
-  * evaluation: the library's default ``evolution.evaluate_population`` (batched forward +
-    cross-entropy of the whole population; on a CPU in cache-sized chunks of individuals, each
-    chunk one batched pass, see ``evolution.default_chunk_size``) → generations per second of the
-    evaluation alone; and the same with the whole population in one pass (``chunk_size=None``);
-  * generation: a full generation of Algorithm 2 (evaluation, selection, crossover, mutation);
-  * GEMM reference: the same matrix products alone (``matmul`` of (λ, B, in) by (λ, in, out) per
-    layer, first layer with the shared pooled input broadcast exactly as in the EA, outputs
-    preallocated), once as one product per layer for the whole population and once in the
-    evaluation's chunks; the faster of the two is the machine's float32 batched-GEMM throughput
-    at the same FLOPs, and t_GEMM / t_evaluation the share of it that the evaluation reaches
-    (target ≥ 80 %);
-  * Python loop: the same evaluation as a loop over the λ individuals (one forward each);
-    reported as the speed-up of the default evaluation over it;
-  * peak memory of one evaluation: tracemalloc peak of NumPy allocations on the CPU, the CuPy
-    memory pool's size on the GPU.
+  * GEMM reference: the evaluation's matrix products alone (``matmul`` of (λ, B, in) by
+    (λ, in, out) per layer, first layer with the shared pooled input broadcast exactly as in the
+    EA, outputs preallocated), once as one product per layer for the whole population and once
+    in the evaluation's chunks; the faster of the two is the machine's float32 batched-GEMM
+    throughput at the same FLOPs;
+  * evaluation: the library's default ``evaluate_population`` (cache-sized chunks of individuals
+    on a CPU, see ``population.default_chunk_size``) and the same in one pass (``chunk_size=None``);
+    eval/GEMM = t_GEMM / t_eval, the share of the GEMM throughput it reaches (target ≥ 80 %);
+  * generation: a full generation of Algorithm 2 (evaluation, selection, crossover, mutation),
+    written into recycled arrays as ``ea.evolve`` does (``out=`` of ``ea.generation``);
+    gen/eval = t_generation / t_eval (target ≤ 1.3);
+  * Python loop (once, at the end): the same evaluation as a loop over the λ individuals.
 
-Times are the best of ``--repeats`` rounds after one warm-up, the variants taking turns within
-each round (other processes on a shared machine slow some runs; the best run is the least
-disturbed). Nothing here is asserted; the numbers depend on the machine (BLAS threads, load).
-Set the BLAS thread count explicitly (e.g. ``OPENBLAS_NUM_THREADS=2``); the header prints what
-BLAS uses. ``--device gpu`` needs CuPy and a CUDA device and exits with an error message
-otherwise.
+Ratios are the median over rounds of the per-round ratio, with their range (min–max); times are
+the best round. A breakdown of one generation follows (evaluation; copies of elites and
+parents; crossover = mask draw + selection; mutation = noise draw + scale + add; the rest:
+selection, the new population's allocation and page faults, bookkeeping), with the random draws
+alone timed on the same numbers of genes. The script exits with status 1 and a message if the
+default evaluation, the one-pass evaluation and the Python loop disagree (float32: relative
+1e-4), or if a generation's elites are not bit-exact copies of the best individuals.
 
-    python benchmarks/population.py [--device cpu|gpu] [--repeats 5] [--chunk N]
+BLAS threads are pinned with threadpoolctl (``--threads``, default 1: on a shared, oversubscribed
+machine two OpenBLAS threads that wait for each other are slower than one and very noisy).
+``--device gpu`` needs CuPy and a CUDA device and exits with an error message otherwise.
+
+    python benchmarks/population.py [--device cpu|gpu] [--repeats 5] [--threads 1] [--chunk N]
                                   [--settings 1000x512 2000x1024]
 """
 from __future__ import annotations
@@ -41,10 +44,10 @@ import tracemalloc
 import numpy as np
 
 from refimpl.thesis import ea, operators, population
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from refimpl import nn
-from refimpl.backend import GPUUnavailableError, is_gpu_module, raw_module, to_device, tree_leaves
+from refimpl.backend import GPUUnavailableError, is_gpu_module, raw_module, to_device, tree_leaves, tree_map
 from refimpl.thesis.ea import EAConfig
 
 
@@ -54,9 +57,9 @@ def _sync(xp):
 
 
 def _time_interleaved(fns: dict, xp, repeats: int) -> dict:
-    """Best (minimum) wall time of each function over ``repeats`` rounds, the functions taking
-    turns within each round after one warm-up call each, so that load from other processes
-    affects all of them alike; the minimum is the least disturbed run."""
+    """Wall times of each function in ``repeats`` rounds (lists, round by round), the functions
+    taking turns within each round after one warm-up call each, so that load from other
+    processes affects all of them alike."""
     times = {k: [] for k in fns}
     for fn in fns.values():
         fn()
@@ -67,7 +70,13 @@ def _time_interleaved(fns: dict, xp, repeats: int) -> dict:
             fn()
             _sync(xp)
             times[k].append(time.perf_counter() - t)
-    return {k: min(v) for k, v in times.items()}
+    return times
+
+
+def _ratio(num, den) -> tuple[float, float, float]:
+    """Median, min and max over rounds of the per-round ratio num[i] / den[i]."""
+    r = np.asarray(num) / np.asarray(den)
+    return float(np.median(r)), float(r.min()), float(r.max())
 
 
 def _peak_memory(fn, xp) -> float:
@@ -102,6 +111,57 @@ def _gemms(xp, h0, weights, lam: int, batch: int, chunk: int):
     return run
 
 
+def _breakdown(model, state, x, y, cfg, chunk, xp, spare) -> dict:
+    """Seconds spent in the parts of one generation: the functions ``ea.generation`` calls are
+    wrapped with timers for one call (the library code is unchanged); the draws alone are
+    timed on the same numbers of genes."""
+    parts = {"evaluation": 0.0, "copies (take)": 0.0, "crossover": 0.0, "mutation": 0.0}
+    names = {"evaluate_population": "evaluation", "take": "copies (take)", "uniform_crossover": "crossover",
+             "arithmetic_crossover": "crossover", "normal_mutation": "mutation"}
+    saved = {n: getattr(ea, n) for n in names}
+
+    def timed(fn, part):
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            r = fn(*args, **kwargs)
+            _sync(xp)
+            parts[part] += time.perf_counter() - t
+            return r
+        return wrapper
+    try:
+        for n, part in names.items():
+            setattr(ea, n, timed(saved[n], part))
+        t = time.perf_counter()
+        ea.generation(model, ea.EAState(state.population, state.sigma, state.inherited, 0, np.random.default_rng(3)),
+                      x, y, cfg, chunk_size=chunk, out=spare)
+        _sync(xp)
+        total = time.perf_counter() - t
+    finally:
+        for n, fn in saved.items():
+            setattr(ea, n, fn)
+    parts["rest"] = total - sum(parts.values())
+    parts["total"] = total
+    # the random draws alone, on the numbers of genes one generation draws
+    n_e, n_c, n_m = cfg.counts
+    genes = sum(int(np.prod(a.shape[1:])) for a in tree_leaves(state.population))
+    rng = np.random.default_rng(4)
+    if not is_gpu_module(xp):
+        buf = np.empty(n_m * genes, dtype=np.float32)
+        t = time.perf_counter()
+        rng.standard_normal(dtype=np.float32, out=buf)
+        parts["  of which noise draw"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rng.integers(0, 256, size=(n_c * genes + 7) // 8, dtype=np.uint8)
+        parts["  of which mask bytes"] = time.perf_counter() - t
+        del buf
+    return parts
+
+
+def _check(name, ok, detail):
+    if not ok:
+        sys.exit(f"error: {name}: the two sides compute different results ({detail})")
+
+
 def bench(lam: int, batch: int, device: str, repeats: int, chunk: int | None, seed: int = 0) -> dict:
     model = population.thesis_network()
     cfg = EAConfig.table_5_1("test").replace(population_size=lam, batch_size=batch)
@@ -116,27 +176,47 @@ def bench(lam: int, batch: int, device: str, repeats: int, chunk: int | None, se
     chunk = auto if chunk is None else chunk
     h0 = nn.max_pool2d(x, 2).reshape(batch, 196)  # the pooled input, shared by the population
 
+    spare = tree_map(xp.zeros_like, pop)  # the recycled arrays evolve() writes each generation into
+
+    def one_generation():
+        return ea.generation(model, ea.EAState(pop, state.sigma, state.inherited, 0, np.random.default_rng(2)),
+                             x, y, cfg, chunk_size=chunk, out=spare)
+
     fns = {
         "gemm_full": _gemms(xp, h0, weights, lam, batch, lam),        # one product per layer
         "gemm_chunk": _gemms(xp, h0, weights, lam, batch, chunk),     # cache-sized products
         "eval_full": lambda: population.evaluate_population(model, pop, x, y, chunk_size=None),
         "eval": lambda: population.evaluate_population(model, pop, x, y, chunk_size=chunk),
+        "generation": one_generation,
     }
-    t = _time_interleaved(fns, xp, repeats)
+    rounds = _time_interleaved(fns, xp, repeats)
+    rounds["gemm"] = list(np.minimum(rounds["gemm_full"], rounds["gemm_chunk"]))  # the machine's best
+    t = {k: min(v) for k, v in rounds.items()}
+    r = {"eval/gemm": _ratio(rounds["gemm"], rounds["eval"]),
+         "1pass/gemm": _ratio(rounds["gemm"], rounds["eval_full"]),
+         "gen/eval": _ratio(rounds["generation"], rounds["eval"]),
+         "gen/gemm": _ratio(rounds["gemm"], rounds["generation"])}
 
-    def one_generation():
-        ea.generation(model, ea.EAState(pop, state.sigma, state.inherited, 0, np.random.default_rng(2)),
-                      x, y, cfg, chunk_size=chunk)
-
-    def loop():
-        for i in range(lam):
-            nn.cross_entropy(model.apply(operators.individual(pop, i), x), y)
-    t.update(_time_interleaved({"generation": one_generation, "loop": loop}, xp, max(1, repeats // 2)))
-    t["gemm"] = min(t["gemm_full"], t["gemm_chunk"])  # the machine's best at these FLOPs
+    # the two sides must compute the same losses / a faithful generation
+    loss = population.evaluate_population(model, pop, x, y, chunk_size=chunk)
+    loss_full = population.evaluate_population(model, pop, x, y, chunk_size=None)
+    t0 = time.perf_counter()
+    loss_loop = np.array([float(nn.cross_entropy(model.apply(operators.individual(pop, i), x), y)) for i in range(lam)])
+    t["loop"] = time.perf_counter() - t0
+    _check("chunked vs one-pass evaluation", np.allclose(loss, loss_full, rtol=1e-4, atol=0),
+           f"max rel. difference {np.max(np.abs(loss / loss_full - 1)):.2e}")
+    _check("batched evaluation vs Python loop", np.allclose(loss, loss_loop, rtol=1e-4, atol=0),
+           f"max rel. difference {np.max(np.abs(loss / loss_loop - 1)):.2e}")
+    new, info = one_generation()
+    n_e = cfg.counts[0]
+    for a_new, a_old in zip(tree_leaves(new.population), tree_leaves(pop)):
+        _check("generation elites vs best individuals",
+               bool(xp.all(a_new[:n_e] == a_old[xp.asarray(np.argsort(-info.fitness, kind="stable")[:n_e])])),
+               "an elite differs from its original")
+    breakdown = _breakdown(model, state, x, y, cfg, chunk, xp, spare)
     peak = _peak_memory(lambda: population.evaluate_population(model, pop, x, y, chunk_size=chunk), xp)
-    peak_full = _peak_memory(lambda: population.evaluate_population(model, pop, x, y, chunk_size=None), xp)
-    return {"lambda": lam, "batch": batch, "chunk": chunk, "gflop": flops / 1e9, **t,
-            "peak_gib": peak / 2**30, "peak_full_gib": peak_full / 2**30,
+    return {"lambda": lam, "batch": batch, "chunk": chunk, "gflop": flops / 1e9, **t, "ratios": r,
+            "breakdown": breakdown, "peak_gib": peak / 2**30,
             "pop_gib": sum(a.nbytes for a in tree_leaves(pop)) / 2**30}
 
 
@@ -144,6 +224,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (threadpoolctl), default 1")
     p.add_argument("--chunk", type=int, default=None,
                    help="individuals per batched pass of the evaluation; default: the library's "
                         "default (evolution.default_chunk_size)")
@@ -164,30 +245,32 @@ def main(argv=None):
             to_device([np.zeros(1)], "gpu")
         except GPUUnavailableError as e:
             sys.exit(f"error: --device gpu: {e}")
-    blas = ", ".join(sorted({f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
-                                    if i["user_api"] == "blas"})) or "unknown"
-    print(f"device {args.device}, {os.cpu_count()} CPU cores visible, BLAS: {blas}, load average "
-          f"{os.getloadavg()[0]:.1f}; network 196-256-128-64-10 (92,234 parameters), float32, "
-          f"best of {args.repeats}")
-    head = (f"{'λ':>5} {'B':>5} {'GFLOP':>6} {'chunk':>5} {'GEMM s':>7} {'GFLOP/s':>7} {'eval s':>7} "
-            f"{'gen/s':>6} {'eval/GEMM':>9} {'1-pass s':>8} {'1-pass/GEMM':>11} {'full gen s':>10} "
-            f"{'loop s':>7} {'speed-up':>8} {'peak GiB':>8} {'1-pass GiB':>10} {'pop GiB':>7}")
-    print(head)
-    for lam, batch in settings:
-        r = bench(lam, batch, args.device, args.repeats, args.chunk)
-        print(f"{lam:>5} {batch:>5} {r['gflop']:>6.1f} {r['chunk']:>5} {r['gemm']:>7.3f} "
-              f"{r['gflop'] / r['gemm']:>7.1f} {r['eval']:>7.3f} {1 / r['eval']:>6.2f} "
-              f"{r['gemm'] / r['eval']:>9.1%} {r['eval_full']:>8.3f} {r['gemm'] / r['eval_full']:>11.1%} "
-              f"{r['generation']:>10.3f} {r['loop']:>7.3f} {r['loop'] / r['eval']:>7.2f}x "
-              f"{r['peak_gib']:>8.3f} {r['peak_full_gib']:>10.2f} {r['pop_gib']:>7.2f}")
-        print(f"{'':>11} GEMM alone: one product per layer {r['gemm_full']:.3f} s, in chunks of "
-              f"{r['chunk']} {r['gemm_chunk']:.3f} s", flush=True)
-    print("GEMM = the faster of the bare matrix products done one product per layer for the whole "
-          "population or in chunks; eval = the library's default "
-          "evaluation (evaluate_population, `chunk` individuals per batched pass); eval/GEMM = the "
-          "share of the machine's batched-GEMM throughput it reaches (target >= 80 %); 1-pass = the "
-          "same evaluation with the whole population in one pass (chunk_size=None); speed-up = Python "
-          "loop over individuals / eval; peak = tracemalloc peak of one evaluation.")
+    with threadpool_limits(args.threads, user_api="blas"):
+        blas = ", ".join(sorted({f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()
+                                        if i["user_api"] == "blas"})) or "unknown"
+        print(f"device {args.device}, {os.cpu_count()} CPU cores visible, BLAS: {blas}, load average "
+              f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} (1/5/15 min); network 196-256-128-64-10 "
+              f"(92,234 parameters), float32, {args.repeats} interleaved rounds")
+        for lam, batch in settings:
+            r = bench(lam, batch, args.device, args.repeats, args.chunk)
+            q = r["ratios"]
+
+            def rr(k, pct=False):
+                m, lo, hi = q[k]
+                return f"{m:.1%} ({lo:.1%}–{hi:.1%})" if pct else f"{m:.2f} ({lo:.2f}–{hi:.2f})"
+            print(f"λ {lam}, B {batch}: {r['gflop']:.1f} GFLOP, chunk {r['chunk']}; best round: GEMM "
+                  f"{r['gemm']:.3f} s ({r['gflop'] / r['gemm']:.1f} GFLOP/s; one product per layer "
+                  f"{r['gemm_full']:.3f} s, in chunks {r['gemm_chunk']:.3f} s), eval {r['eval']:.3f} s, "
+                  f"1-pass {r['eval_full']:.3f} s, generation {r['generation']:.3f} s, loop {r['loop']:.3f} s")
+            print(f"    eval/GEMM {rr('eval/gemm', True)} [target >= 80 %]; 1-pass/GEMM {rr('1pass/gemm', True)}; "
+                  f"generation/eval {rr('gen/eval')} [target <= 1.3]; generation reaches {rr('gen/gemm', True)} "
+                  f"of the GEMM rate; {1 / r['eval']:.2f} evaluations/s, {1 / r['generation']:.2f} generations/s; "
+                  f"loop/eval {r['loop'] / r['eval']:.1f}x; peak {r['peak_gib']:.3f} GiB (population "
+                  f"{r['pop_gib']:.2f} GiB)")
+            print("    breakdown of one generation: " + ", ".join(f"{k} {v:.3f} s" for k, v in r["breakdown"].items()),
+                  flush=True)
+        print(f"load average at the end {' '.join(f'{v:.1f}' for v in os.getloadavg())}. Ratios: median of the "
+              "per-round ratios (min–max); the sides agree (losses and elites checked).")
 
 
 if __name__ == "__main__":

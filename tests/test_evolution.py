@@ -278,8 +278,11 @@ def _flat(pop):
     return np.concatenate([a.reshape(a.shape[0], -1) for a in tree_leaves(pop)], axis=1)
 
 
+@pytest.mark.parametrize("block", [None, 3])   # None: one block; 3: variation in blocks of 3 individuals
 @pytest.mark.parametrize("control", ["constant", "self-adaptive"])
-def test_generation_elites_crossover_children_and_mutants(control):
+def test_generation_elites_crossover_children_and_mutants(control, block, monkeypatch):
+    if block is not None:
+        monkeypatch.setattr(ea, "variation_block_size", lambda pop, xp: block)
     cfg = EAConfig(population_size=40, batch_size=16, p_elite=0.1, p_crossover=0.5, p_mutation=0.4,
                    selection_proportion=0.25, sigma=1e-4, sigma_control=control, tau=0.2)
     m, state, x, y = _setup(cfg)
@@ -387,3 +390,27 @@ def test_quick_scale_ea_reaches_90_percent_on_digits():
     acc = evaluate(m, r.best_params, ds.x_test - mean, ds.y_test)["accuracy"]
     print(f"digits test accuracy {acc:.4f}")
     assert acc >= 0.90, f"test accuracy {acc:.4f} < 0.90"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_operators_write_the_same_numbers_into_out(dtype):
+    rng = np.random.default_rng(5)
+    x1, x2 = _pop(rng, 6, dtype=dtype), _pop(rng, 6, dtype=dtype)
+    for p in (0.5, 0.3):
+        z = operators.uniform_crossover(x1, x2, np.random.default_rng(1), p=p)
+        out = [{k: np.empty_like(v) for k, v in d.items()} for d in x1]
+        operators.uniform_crossover(x1, x2, np.random.default_rng(1), p=p, out=out)
+        inplace = [{k: v.copy() for k, v in d.items()} for d in x2]  # out may be x2 itself
+        operators.uniform_crossover(x1, inplace, np.random.default_rng(1), p=p, out=inplace)
+        for a, b, c in zip(tree_leaves(z), tree_leaves(out), tree_leaves(inplace)):
+            assert np.array_equal(a, b) and np.array_equal(a, c) and b.dtype == dtype
+    z = operators.normal_mutation(x1, np.linspace(0.1, 1, 6), np.random.default_rng(2))
+    out = [{k: np.empty_like(v) for k, v in d.items()} for d in x1]
+    operators.normal_mutation(x1, np.linspace(0.1, 1, 6), np.random.default_rng(2), out=out)
+    assert all(np.array_equal(a, b) for a, b in zip(tree_leaves(z), tree_leaves(out)))
+    z = operators.arithmetic_crossover(x1, x2, w=np.linspace(0, 1, 6))
+    operators.arithmetic_crossover(x1, x2, w=np.linspace(0, 1, 6), out=out)
+    assert all(np.array_equal(a, b) for a, b in zip(tree_leaves(z), tree_leaves(out)))
+    idx = np.array([3, 0, 3])
+    taken = operators.take(x1, idx, out=[{k: np.empty((3,) + v.shape[1:], dtype) for k, v in d.items()} for d in x1])
+    assert all(np.array_equal(a, b[idx]) for a, b in zip(tree_leaves(taken), tree_leaves(x1)))

@@ -15,8 +15,14 @@ the last place outward (``np.nextafter``) after each correctly rounded operation
 sqrt: IEEE 754, in every dtype), and reductions (sums, matrix products) additionally widen by
 the standard a-priori error bound ``γ_n·Σ|terms|`` with ``γ_n = n·u/(1 − n·u)`` (Higham,
 *Accuracy and Stability*, Eq. 3.5), so the enclosures hold in floating point for any summation
-order (barring underflow to subnormals). ``outward=False`` computes the same formulas in plain
-round-to-nearest — fine for teaching and for reading the numbers, not rigorous.
+order (barring underflow to subnormals). Two hot paths avoid the per-element ``np.nextafter``
+(several times slower than a multiplication on the short vectors of a network sweep) without
+giving up rigour: the point-matrix product folds its two final directed roundings into the
+a-priori bound of its radius (two more u in γ, proof in :func:`_matmul_point_raw`), and the
+chains of nonnegative quantities in exp and σ step outward by adding k to the bit patterns
+(exactly k ulps, the same bounds as k calls of ``np.nextafter``; :func:`_up_pos`).
+``outward=False`` computes the same formulas in plain round-to-nearest — fine for teaching and
+for reading the numbers, not rigorous.
 
 Elementary functions (exp, log, sin, cos, tanh, integer powers; σ is built from exp) are not
 correctly rounded by NumPy, and their accuracy depends on the platform. They are always
@@ -98,6 +104,38 @@ def _up(x, o, k=1):
         for _ in range(k):
             x = np.nextafter(x, np.inf)
     return x
+
+
+# Outward steps for quantities known to be ≥ 0 (the exp and σ chains, σ's derivative): for
+# floats x ≥ +0 the IEEE 754 bit patterns, read as integers, are ordered like the numbers and
+# consecutive floats have consecutive patterns (subnormals, the normal range and +inf alike),
+# so the k-th float above x is the pattern plus k and the k-th below it the pattern minus k:
+# one integer addition gives exactly what k calls of np.nextafter give (several times slower on
+# short arrays), with the ends clamped: above the largest float comes +inf; below +0 we stop at
+# +0 where np.nextafter would go on to −kη (also a lower bound of the nonnegative quantity
+# stepped; every caller clips its lower bounds at 0 anyway, so the results are the same).
+_INT = {np.dtype(f): np.dtype(f"i{np.dtype(f).itemsize}") for f in (np.float16, np.float32, np.float64)}
+_INF_BITS = {f: np.array(np.inf, f).view(i)[()] for f, i in _INT.items()}
+
+
+def _up_pos(x, o, k=1):
+    """succ^k(x), the k-th float above x, for an array x ≥ 0 (−0 counts as +0; +inf stays +inf;
+    NaN becomes +inf): the same as ``_up(x, o, k)`` there, by integer steps (see above)."""
+    if not o:
+        return x
+    x = np.abs(x)                              # −0 → +0 (x ≥ 0 otherwise unchanged)
+    bits = x.view(_INT[x.dtype]) + k
+    return np.minimum(bits, _INF_BITS[x.dtype]).view(x.dtype)
+
+
+def _dn_pos(x, o, k=1):
+    """max(pred^k(x), +0), the k-th float below x but not below 0, for an array x ≥ 0 whose exact
+    value is known to be ≥ 0 (pred^k(+inf) = pred^(k−1)(largest float), as ``np.nextafter``)."""
+    if not o:
+        return x
+    x = np.abs(x)
+    bits = x.view(_INT[x.dtype]) - k
+    return np.maximum(bits, 0).view(x.dtype)
 
 
 # ulps by which a float64 libm result is moved outward: 2E steps cover an error of E ulps of the
@@ -183,11 +221,22 @@ def _matmul_point_raw(lo, hi, W, absW, o, left):
     <c, r>·W ⊆ <c·W, r·|W|>. Entries that come out NaN (∞·0 or ∞ − ∞ from unbounded
     intervals, or NaN in W) are left to the caller.
 
-    With rounding, the midpoint GEMM's error, at most γ_n·|c|·|W|, is folded into the radius
-    GEMM as (r + γ_n·|c|)·|W|. Every quantity in that radius chain is ≥ 0, so each of its
-    round-to-nearest steps (c − lo, hi − c, the +, the GEMM: ≤ γ_n, the final ×) can only lose a
-    small *relative* amount, which the single factor 1 + 3γ covers (γ = γ_{n+2} ≥ γ_n + 2u):
-    only the two final bounds c·W ∓ rad need a directed rounding step.
+    With rounding (Rump 1999, BIT 39, Sec. 2, with a-priori bounds as in Higham, *Accuracy and
+    Stability*, Eq. 3.5), no directed rounding per element: the computed bounds are
+    lo = fl(mid − ρ), hi = fl(mid + ρ) with mid = fl(c·W) and
+    ρ = fl(fl(fl(r + fl(g·|c|))·|W|)·fl(1 + 3g)), g = γ_{n+4} = (n+4)u/(1 − (n+4)u), u the unit
+    roundoff, n the inner dimension, r = fl(max(c − lo, hi − c)). Claim: lo ≤ min and
+    hi ≥ max of x·W over the box, barring underflow. Proof (all quantities in the ρ chain are
+    ≥ 0, so each rounding loses at most a factor 1 − u, the GEMM at most 1 − γ_n):
+    the box lies in <c, r'> with r' ≤ r/(1 − u); |mid − c·W| ≤ γ_n·|c|·|W|, so
+    |mid| ≤ (1 + γ_n)|c||W|; the final fl(mid ∓ ρ) errs by at most u·(|mid| + ρ). Hence it
+    suffices that ρ(1 − u) ≥ r|W|/(1 − u) + (γ_n + u(1 + γ_n))|c||W|. The chain gives
+    ρ ≥ (1 − u)^4 (1 − γ_n)(1 + 3g)(r + g|c|)|W|. For the r-term, (1 − u)^6 (1 − γ_n)(1 + 3g)
+    ≥ (1 − 6u)(1 + 2g − 3g²) ≥ 1 because g ≥ (n + 4)u ≥ 5u and g ≤ 1/3. For the |c|-term,
+    (1 − u)^5 (1 − γ_n)(1 + 3g)·g ≥ g − 5ug ≥ γ_n + 4u − 5u/3 ≥ γ_n + u + uγ_n, using
+    γ_{m+1} ≥ γ_m + u; the rounding of the constants g and 1 + 3g (relative ≤ u) is absorbed by
+    the margins (u·(4 − 5/3 − 1 − 1/3) = u for the |c|-term, O(g) for the r-term). So the two
+    final subtractions need no np.nextafter: they are covered by the two extra u in γ_{n+4}.
     """
     c = 0.5 * lo + 0.5 * hi                # no overflow for huge bounds
     r = np.maximum(c - lo, hi - c)         # [lo, hi] ⊆ [c − r, c + r] up to the rounding of r
@@ -196,14 +245,22 @@ def _matmul_point_raw(lo, hi, W, absW, o, left):
     if not o:
         rad = mm(r, absW)
         return mid - rad, mid + rad
-    g = _gamma(W.shape[0] if left else W.shape[-1], lo.dtype)
+    n = W.shape[0] if left else W.shape[-1]
+    g = _gamma(n + 2, lo.dtype)            # γ_{n+4}: _gamma(m) is γ_{m+2}
     rad = mm(r + g * np.abs(c), absW) * (1 + 3 * g)
-    return _dn(mid - rad, o), _up(mid + rad, o)
+    return mid - rad, mid + rad
+
+
+def _any_nan(lo, hi) -> bool:
+    """True if lo or hi has a NaN (also, harmlessly, if their sums overflow or meet ∞ − ∞): two
+    reductions instead of two isnan passes and two any() on short arrays."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return bool(np.isnan(np.sum(lo) + np.sum(hi)))
 
 
 def _whole_line_where_nan(lo, hi):
     """NaN bounds (from ∞·0 or ∞ − ∞) -> [−∞, ∞] (sound: the whole line encloses anything)."""
-    if np.isnan(lo).any() or np.isnan(hi).any():
+    if _any_nan(lo, hi):
         return _nan_to(lo, -np.inf), _nan_to(hi, np.inf)
     return lo, hi
 
@@ -676,7 +733,8 @@ def exp(x: Interval) -> Interval:
     x = _as_interval(x)
     o, k = x.outward, _LIBM_STEPS["exp"]
     with np.errstate(over="ignore"):
-        lo, hi = np.maximum(_dn(np.exp(_f64(x.lo)), o, k), 0.0), _up(np.exp(_f64(x.hi)), o, k)
+        ylo, yhi = np.exp(_f64(x.lo)), np.exp(_f64(x.hi))      # ≥ 0, +inf on overflow
+    lo, hi = _dn_pos(ylo, o, k), _up_pos(yhi, o, k)
     lo, hi = _to_dtype(lo, hi, x.dtype, o)
     return _unary(x, lo, hi, lambda: (lo, hi))
 
@@ -793,9 +851,10 @@ def _sigmoid_bound(v, o, upper: bool):
     if not o:
         return 1.0 / (1.0 + t)
     k = _LIBM_STEPS["exp"]
+    # every quantity here is ≥ 0: the outward steps are _up_pos/_dn_pos, exactly np.nextafter's
     if upper:
-        return _up(1.0 / _dn(1.0 + _dn(t, o, k), o), o)
-    return _dn(1.0 / _up(1.0 + _up(t, o, k), o), o)
+        return _up_pos(1.0 / _dn_pos(1.0 + _dn_pos(t, o, k), o), o)
+    return _dn_pos(1.0 / _up_pos(1.0 + _up_pos(t, o, k), o), o)
 
 
 def sigmoid(x: Interval) -> Interval:
@@ -814,7 +873,7 @@ def sigmoid(x: Interval) -> Interval:
         fl, fh = lo * (1 - lo), hi * (1 - hi)
         dl = np.minimum(fl, fh)
         dh = np.where((lo <= 0.5) & (hi >= 0.5), 0.25, np.maximum(fl, fh))
-        return np.maximum(_dn(dl, o, 2), 0.0), _up(dh, o, 2)
+        return np.maximum(_dn_pos(dl, o, 2), 0.0), _up_pos(dh, o, 2)   # dl, dh ≥ 0
     return _unary(x, lo, hi, d)
 
 
@@ -917,7 +976,7 @@ def matmul(a, b, *, abs_point=None) -> Interval:
     absW = np.abs(W) if abs_point is None else abs_point
     o = x.outward
     lo, hi = _matmul_point_raw(x.lo, x.hi, W, absW, o, left)
-    if (np.isnan(lo).any() or np.isnan(hi).any()) and np.isnan(W).any():   # W is scanned only then
+    if _any_nan(lo, hi) and np.isnan(W).any():   # W is scanned only then
         raise ValueError("matmul: the point matrix contains NaN")
     lo, hi = _whole_line_where_nan(lo, hi)
 

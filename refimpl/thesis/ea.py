@@ -35,16 +35,32 @@ import numpy as np
 
 from .. import nn
 from ..atomic import atomic_file
-from ..backend import as_generator, asnumpy, to_device, tree_leaves, tree_map
+from ..backend import as_generator, asnumpy, is_gpu_module, raw_module, to_device, tree_leaves, tree_map
 from ..model import Sequential
 from ..train import evaluate
-from .operators import (CROSSOVERS, SIGMA_CONTROLS, _check_lambda, _xp_of, arithmetic_crossover, concatenate,
+from .operators import (CROSSOVERS, SIGMA_CONTROLS, _check_lambda, _xp_of, arithmetic_crossover,
                         decayed_sigma, individual, inherit_fitness, n_truncation, normal_mutation, offspring_counts,
                         population_size, self_adapt_sigma, take, truncation_selection, uniform_crossover)
 from .population import _check_population_model, evaluate_population
 
 __all__ = ["EAConfig", "EAState", "EAResult", "GenerationInfo", "init_ea", "generation", "evolve",
-           "save_checkpoint", "load_checkpoint"]
+           "save_checkpoint", "load_checkpoint", "variation_block_size", "CPU_VARIATION_BLOCK"]
+
+#: Genes one block of the variation step of :func:`generation` may hold per array on a CPU
+#: (2**18 float32 = 1 MiB: a block's parents, mask and child fit in the L2 cache together).
+CPU_VARIATION_BLOCK = 2**18
+
+
+def variation_block_size(pop, xp=np, budget: int = CPU_VARIATION_BLOCK) -> int:
+    """Individuals per block of crossover/mutation in :func:`generation`: on a CPU the most whose
+    genes number at most ``budget`` (at least 1); on a GPU (``xp`` is ``cupy``) the whole
+    population in one block. The block size fixes the order of the random draws (block by
+    block, each block leaf by leaf), so it is part of what a seed reproduces."""
+    lam = population_size(pop)
+    if is_gpu_module(xp):
+        return lam
+    genes = sum(int(np.prod(a.shape[1:])) for a in tree_leaves(pop))
+    return int(max(1, min(lam, budget // max(genes, 1))))
 
 # --------------------------------------------------------------------------------------------
 # Configuration (Table 5.1)
@@ -193,7 +209,7 @@ def init_ea(model: Sequential, config: EAConfig, rng: np.random.Generator | int,
 
 
 def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
-               chunk_size: int | None | str = "auto") -> tuple[EAState, GenerationInfo]:
+               chunk_size: int | None | str = "auto", out=None) -> tuple[EAState, GenerationInfo]:
     """One generation of Algorithm 2 (lines 5–10) on the batch ``x (B, ...)``, ``y (B,)``.
 
     Evaluate u = −L_(x,y)(θ) for all θ by batched passes (Eq. 5.1; :func:`evaluate_population`
@@ -210,6 +226,12 @@ def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
     masks and mutation noise come from different generators (NumPy's, CuPy's; see
     :mod:`refimpl.thesis.operators`) and the losses are rounded differently, so selections
     diverge after a few generations. Each backend is reproducible on its own.
+
+    ``out``: a population of the same structure, shapes and device to write the new population
+    into (not ``state.population``, whose individuals are the parents); by default new arrays.
+    :func:`evolve` passes the population of two generations before (double buffering): fresh
+    arrays of a few hundred MiB cost a page fault per 4 KiB page when first written, in the
+    benchmark of λ = 1000 more than the copying itself. The numbers do not depend on ``out``.
     """
     cfg = config
     rng = state.rng
@@ -232,12 +254,33 @@ def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
     p1, p2 = pairs[:, 0], pairs[:, 1]
     mutants = parents_t[rng.integers(0, n_t, size=n_m)]
 
+    # P ← E ∪ C ∪ M, written straight into the new population's arrays: the elites copied once,
+    # then the children and the mutants made block by block of individuals (on a CPU a block
+    # is cache-sized, so parents, mask and noise of a block stay hot; on a GPU it is everybody).
     pop = state.population
-    # Crossover children (not mutated).
-    if cfg.crossover == "uniform":
-        children = uniform_crossover(take(pop, p1), take(pop, p2), rng, p=cfg.crossover_rate)
+    xp = raw_module(*tree_leaves(pop))
+    if out is None:
+        new_pop = tree_map(xp.empty_like, pop)
     else:
-        children = arithmetic_crossover(take(pop, p1), take(pop, p2), w=0.5)
+        if any(o is a or o.shape != a.shape or o.dtype != a.dtype
+               for o, a in zip(tree_leaves(out), tree_leaves(pop))) or len(tree_leaves(out)) != len(tree_leaves(pop)):
+            raise ValueError("out must be a population of the same shapes and dtypes, other arrays than state.population")
+        new_pop = out
+    block = variation_block_size(pop, xp)
+
+    def rows(lo, hi):  # individuals lo..hi-1 of the new population (views)
+        return tree_map(lambda a: a[lo:hi], new_pop)
+
+    take(pop, elites, out=rows(0, n_e))  # elites, unchanged
+    # Crossover children (not mutated): the second parent is copied into place, then the genes
+    # the mask takes from the fitter first parent are written over it.
+    for lo in range(0, n_c, block):
+        hi = min(n_c, lo + block)
+        dst = take(pop, p2[lo:hi], out=rows(n_e + lo, n_e + hi))
+        if cfg.crossover == "uniform":
+            uniform_crossover(take(pop, p1[lo:hi]), dst, rng, p=cfg.crossover_rate, out=dst)
+        else:
+            arithmetic_crossover(take(pop, p1[lo:hi]), dst, w=0.5, out=dst)
 
     # Mutation strength of this generation.
     t = state.generation
@@ -249,7 +292,11 @@ def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
         sigma_now = state.sigma
     sigma_m = sigma_now[mutants]
     sigma_m_next = self_adapt_sigma(sigma_m, cfg.tau, rng) if cfg.sigma_control == "self-adaptive" else sigma_m
-    mutated = normal_mutation(take(pop, mutants), sigma_m_next if cfg.sigma_order == "first" else sigma_m, rng)
+    sigma_used = sigma_m_next if cfg.sigma_order == "first" else sigma_m
+    # Mutants: parent + σ·ε, the noise drawn in place into the new population.
+    for lo in range(0, n_m, block):
+        hi = min(n_m, lo + block)
+        normal_mutation(take(pop, mutants[lo:hi]), sigma_used[lo:hi], rng, out=rows(n_e + n_c + lo, n_e + n_c + hi))
 
     # σ-genes of the next generation (only meaningful under self-adaptation).
     if cfg.sigma_control == "self-adaptive" and n_c:
@@ -262,7 +309,6 @@ def generation(model: Sequential, state: EAState, x, y, config: EAConfig, *,
     else:
         sigma_c = sigma_now[p1]
 
-    new_pop = concatenate([take(pop, elites), children, mutated])
     new_sigma = np.concatenate([sigma_now[elites], sigma_c, sigma_m_next]).astype(np.float64)
     new_inherited = np.concatenate([u[elites], 0.5 * (u[p1] + u[p2]), u[mutants]])
     info = GenerationInfo(loss=loss, fitness=u, best=int(order[0]), evaluated=pop, sigma=sigma_now)
@@ -305,7 +351,9 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     are moved to ``device`` once. ``checkpoint``: a ``.npz`` path; if it exists the run resumes
     from it (bit-identical to an uninterrupted run), and it is rewritten atomically every
     ``checkpoint_every`` generations and at the end. ``callback(state, info)`` is called after
-    every generation. ``chunk_size``: see :func:`evaluate_population`. Raises ``ValueError``
+    every generation; ``info.evaluated`` is valid until the callback returns: its arrays are
+    recycled for the population two generations on (see ``out`` in :func:`generation`), so a
+    callback that keeps it must copy it. ``chunk_size``: see :func:`evaluate_population`. Raises ``ValueError``
     for bad data or settings, or labels outside [0, n_classes) (checked once, on the host).
 
     ``device="gpu"`` follows a different random path than ``"cpu"`` with the same seed (see
@@ -345,14 +393,15 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
                disable=not progress, leave=False)
     start = time.perf_counter() - (history["seconds"][-1] if history["seconds"] else 0.0)
     best_params = None
+    spare = None  # the population of two generations before: its arrays receive the next one
     while state.generation < generations:
         idx = state.rng.choice(len(y_train), size=config.batch_size, replace=False)
         idx = xp.asarray(idx)  # to the data's device
-        new_state, info = generation(model, state, xs[idx], ys[idx], config, chunk_size=chunk_size)
+        new_state, info = generation(model, state, xs[idx], ys[idx], config, chunk_size=chunk_size, out=spare)
         t = new_state.generation
         last = t == generations
         if last or t % record_every == 0:
-            best_params = individual(info.evaluated, info.best)
+            best_params = tree_map(lambda a: a.copy(), individual(info.evaluated, info.best))  # recycled later
             history["generation"].append(t)
             history["best_loss"].append(float(info.loss[info.best]))
             history["mean_loss"].append(float(np.mean(info.loss)))
@@ -365,6 +414,7 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
         state = new_state
         if callback is not None:
             callback(state, info)
+        spare = info.evaluated
         if checkpoint is not None and (last or t % checkpoint_every == 0):
             save_checkpoint(checkpoint, state, history, config)
         bar.update(1)

@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_module, asnumpy, is_gpu_module, tree_leaves, tree_map
+from ..backend import array_module, asnumpy, is_gpu_module, raw_module, tree_leaves, tree_map
 
 __all__ = [
     "CROSSOVERS", "SIGMA_CONTROLS", "population_size", "take", "concatenate", "individual",
@@ -66,11 +66,17 @@ def _xp_of(pop):
     return array_module(*tree_leaves(pop))
 
 
-def take(pop, idx):
-    """The individuals ``idx`` (int array, host or device) of ``pop``: a new population, same device."""
-    xp = _xp_of(pop)
+def take(pop, idx, *, out=None):
+    """The individuals ``idx`` (int array, host or device) of ``pop``: a new population, same
+    device; or, with ``out`` (a population of ``len(idx)`` individuals, same structure), written
+    into ``out`` in place (one copy, no temporary) and ``out`` returned."""
+    xp = raw_module(*tree_leaves(pop))
     idx = xp.asarray(idx)
-    return tree_map(lambda a: a[idx], pop)
+    if out is None:
+        return tree_map(lambda a: a[idx], pop)
+    for a, o in zip(tree_leaves(pop), tree_leaves(out)):
+        xp.take(a, idx, axis=0, out=o)
+    return out
 
 
 def individual(pop, i: int):
@@ -128,7 +134,7 @@ def _check_rng(rng):
 # Variation operators (Sec. 4.4, Eqs. 4.1–4.3) and mutation-strength control (Eqs. 5.3, 5.4)
 # --------------------------------------------------------------------------------------------
 
-def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5):
+def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5, out=None):
     """Uniform crossover (thesis Eq. 4.1): each gene of child k comes from ``x1[k]`` with
     probability ``p`` and from ``x2[k]`` otherwise, independently per gene.
 
@@ -136,14 +142,33 @@ def uniform_crossover(x1, x2, rng: np.random.Generator, *, p: float = 0.5):
     any float dtype, NumPy or CuPy; the child population has the same shapes, dtypes, device.
     The thesis uses p = ½; the authors' code passes the fitter parent as ``x1``.
     The mask is drawn on the genome's device, so NumPy and CuPy give different children for the
-    same ``rng`` (module docstring). Raises ``ValueError`` for mismatched parents or p outside [0, 1], ``TypeError`` for a bad rng.
+    same ``rng`` (module docstring). ``out``: a population of the same structure to write the
+    children into (it may be ``x2`` itself: then only the genes taken from ``x1`` are written);
+    the same mask is drawn with or without it. Raises ``ValueError`` for mismatched parents or p
+    outside [0, 1], ``TypeError`` for a bad rng.
     """
     _check_rng(rng)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"crossover probability p must lie in [0, 1], got {p}")
     _check_pair(x1, x2)
-    xp = _xp_of(x1)
-    return tree_map(lambda a, b: xp.where(_mask(xp, rng, a.shape, p), a, b), x1, x2)
+    xp = raw_module(*tree_leaves(x1))
+    result = tree_map(xp.empty_like, x1) if out is None else out
+    for a, b, o in zip(tree_leaves(x1), tree_leaves(x2), tree_leaves(result)):
+        if _word_select_applies(xp, p, a, b, o):
+            # p = ½ on NumPy: the mask as machine words (all ones where the gene comes from
+            # x1), then z = x2 ^ ((x1 ^ x2) & mask) on the genes' bit patterns: exactly the
+            # selected parent's gene, a few fast integer passes instead of a masked copy.
+            u = np.dtype(f"u{a.dtype.itemsize}")
+            av, bv, ov = (z.reshape(-1).view(u) for z in (a, b, o))
+            m = _mask_words(rng, a.size, u)
+            m &= np.bitwise_xor(av, bv)
+            np.bitwise_xor(bv, m, out=ov)
+        else:
+            mask = _mask(xp, rng, a.shape, p)
+            if o is not b:
+                xp.copyto(o, b)
+            xp.copyto(o, a, where=mask)  # z = x1 where the mask is set, x2 elsewhere
+    return result
 
 
 def _mask(xp, rng, shape, p):
@@ -156,11 +181,32 @@ def _mask(xp, rng, shape, p):
     return _draw(xp, rng, "uniform", shape, np.float32) < p
 
 
-def arithmetic_crossover(x1, x2, *, w=0.5):
+#: Byte → its 8 bits as words, most significant bit first (``np.unpackbits``' order): row v of
+#: ``_BYTE_WORDS[u]`` is all ones in the words whose bit of v is set, zeros elsewhere.
+_BYTE_WORDS = {np.dtype(u): ((np.arange(256)[:, None] >> np.arange(7, -1, -1)) & 1).astype(u) * u(np.iinfo(u).max)
+               for u in (np.uint16, np.uint32, np.uint64)}
+
+
+def _mask_words(rng, n: int, u: np.dtype) -> np.ndarray:
+    """The p = ½ mask of :func:`_mask` for ``n`` genes (the same random bytes, the same bits) as
+    unsigned words of dtype ``u``: all ones where the mask is True, 0 elsewhere."""
+    nbytes = (n + 7) // 8
+    words = np.take(_BYTE_WORDS[u], rng.integers(0, 256, size=nbytes, dtype=np.uint8), axis=0)
+    return words.reshape(-1)[:n]
+
+
+def _word_select_applies(xp, p, a, b, o) -> bool:
+    return (p == 0.5 and not is_gpu_module(xp) and a.dtype == b.dtype == o.dtype
+            and np.dtype(f"u{a.dtype.itemsize}") in _BYTE_WORDS
+            and a.flags.c_contiguous and b.flags.c_contiguous and o.flags.c_contiguous)
+
+
+def arithmetic_crossover(x1, x2, *, w=0.5, out=None):
     """Arithmetic crossover (thesis Eq. 4.2): ``z = w·x1 + (1 − w)·x2``.
 
     ``w`` is a scalar or an ``(n,)`` array (one weight per child) in [0, 1]; Eq. 4.2 is w = ½,
     a fitness-biased w is the variant mentioned after it. Shapes/dtypes/device as ``x1``.
+    ``out``: a population of the same structure to write the children into (same numbers).
     Raises ``ValueError`` for mismatched parents or w outside [0, 1].
     """
     n = _check_pair(x1, x2)
@@ -174,7 +220,14 @@ def arithmetic_crossover(x1, x2, *, w=0.5):
     def mix(a, b):
         wa = _per_individual(xp, w_host, a)
         return wa * a + (1 - wa) * b
-    return tree_map(mix, x1, x2)
+    if out is None:
+        return tree_map(mix, x1, x2)
+    xp = raw_module(*tree_leaves(x1))
+    for a, b, o in zip(tree_leaves(x1), tree_leaves(x2), tree_leaves(out)):
+        wa = _per_individual(xp, w_host, a)
+        xp.multiply(1 - wa, b, out=o)          # (1 − w)·x2
+        o += wa * a                            # + w·x1 (same operations as ``mix``)
+    return out
 
 
 def _check_sigma(sigma, name="sigma") -> np.ndarray:
@@ -186,22 +239,35 @@ def _check_sigma(sigma, name="sigma") -> np.ndarray:
     return s
 
 
-def normal_mutation(x, sigma, rng: np.random.Generator):
+def normal_mutation(x, sigma, rng: np.random.Generator, *, out=None):
     """Random normal mutation (thesis Eq. 4.3): ``z = x + σ·ε`` with ε ~ N(0, 1) per gene.
 
     ``x``: population (leading axis n), float32/float64, NumPy or CuPy. ``sigma``: the mutation
     strength, a scalar or an ``(n,)`` array (one σ per individual, for self-adaptation); > 0.
     Noise is drawn in the genome's dtype on its device (NumPy and CuPy give different noise for
-    the same ``rng``, see the module docstring). Returns the mutated population.
-    Raises ``ValueError`` for σ ≤ 0 or a σ array of the wrong length.
+    the same ``rng``, see the module docstring). Returns the mutated population: new arrays, or
+    ``out`` (a population of the same structure, not ``x`` itself) written in place. On NumPy the
+    float32/float64 noise is drawn straight into the result (``standard_normal(dtype=...,
+    out=...)``), scaled by σ and added to ``x`` there: no temporary; the numbers are the same
+    with or without ``out``. Raises ``ValueError`` for σ ≤ 0 or a σ array of the wrong length.
     """
     _check_rng(rng)
     s = _check_sigma(sigma)
     n = population_size(x)
     if s.ndim == 1 and s.shape[0] != n:
         raise ValueError(f"sigma has {s.shape[0]} entries but the population has {n} individuals")
-    xp = _xp_of(x)
-    return tree_map(lambda a: a + _per_individual(xp, s, a) * _draw(xp, rng, "normal", a.shape, a.dtype), x)
+    xp = raw_module(*tree_leaves(x))
+    result = tree_map(xp.empty_like, x) if out is None else out
+    for a, o in zip(tree_leaves(x), tree_leaves(result)):
+        if o is a:
+            raise ValueError("normal_mutation: out must not be x itself")
+        if not is_gpu_module(xp) and o.dtype in (np.float32, np.float64):
+            rng.standard_normal(dtype=o.dtype, out=o)     # ε, drawn in place in the genome's dtype
+        else:
+            o[...] = _draw(xp, rng, "normal", a.shape, a.dtype)
+        o *= _per_individual(xp, s, a)                    # σ·ε
+        o += a                                            # z = x + σ·ε
+    return result
 
 
 def decayed_sigma(sigma0: float, generation, k: float = 100.0):
