@@ -179,7 +179,11 @@ class Flatten:
 
 @dataclass(frozen=True)
 class Activation:
-    """A stand-alone element-wise activation (a key of ``nn.ACTIVATIONS``)."""
+    """A stand-alone activation layer (a key of ``nn.ACTIVATIONS``), applied to the last axis.
+
+    Most activations are element-wise; ``softmax`` and ``log_softmax`` couple the units of the
+    last axis (which matters for function-preserving surgery, see :mod:`refimpl.surgery`).
+    """
     name: str
 
     def __post_init__(self):
