@@ -370,7 +370,9 @@ def load_pretrained(path, cfg: sx.Config, params, state):
 def golden_cases() -> list[dict]:
     """Deterministic small cases ``{name, equation, inputs, expected}`` (float64, nested lists):
     a grouped convolution, the SE module, one bottleneck block (evaluation mode), the TTA average
-    of a given set of per-rotation logits, and the metrics of a given confusion."""
+    of a given set of per-rotation logits, and the metrics of a given confusion. ``refimpl.cases``
+    exports them with typed arrays to ``cases/thesis/`` (kinds ``grouped_conv2d``, ``se_module``,
+    ``se_bottleneck``, ``tta_average``, ``cnmc_metrics``)."""
     rng = np.random.default_rng(2020)
     cases = []
     x = rng.standard_normal((1, 4, 4, 4))
