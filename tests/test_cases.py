@@ -209,14 +209,15 @@ def test_export_removes_stale_case_files(tmp_path):
 
 # ---- implementations nobody here wrote --------------------------------------------------------------
 
-def test_pytorch_agrees_with_the_core_cases():
+def test_pytorch_agrees_with_the_core_and_grouped_conv_cases():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     failed, lines = _check(str(ADAPTERS / "torch_adapter.py"))
     assert failed == 0, "\n".join(l for l in lines if l.startswith("FAIL"))
-    core = [c for c in json.loads((CASES / "index.json").read_text())["cases"] if c["document"] == "core"]
+    index = json.loads((CASES / "index.json").read_text())["cases"]
+    want = [c for c in index if c["document"] == "core" or c["kind"] == "grouped_conv2d"]
     passed = {l.split()[1] for l in lines if l.startswith("PASS")}
-    assert passed == {f"core/{c['name']}" for c in core}
+    assert passed == {f"{c['document']}/{c['name']}" for c in want} and any(c["kind"] == "grouped_conv2d" for c in want)
 
 
 def test_mpmath_interval_arithmetic_agrees_with_the_interval_cases():
