@@ -84,10 +84,11 @@ def test_broken_adapter_fails_naming_each_conv2d_case():
     assert lines[-1].startswith(f"summary: {_n_cases() - len(conv)} passed, {len(conv)} failed, 0 skipped")
 
 
-def test_wrong_thesis_ch6_to_ch8_functions_fail_exactly_their_cases():
+def test_wrong_thesis_ch3_to_ch8_functions_fail_exactly_their_cases():
     """The NumPy adapter with one mistake per chapter: an NES update on the raw losses instead of their rank
     utilities (Eq. 8.19), NAS children that inherit nothing (every tensor freshly drawn), an Atari network
-    without its biases and a unit-norm initialisation over the wrong axis."""
+    without its biases and a unit-norm initialisation over the wrong axis, and a grouped convolution computed
+    as a dense one (the kernel repeated over the groups, so every output channel sees every input channel)."""
     right = gc.load_adapter(str(ADAPTERS / "numpy_adapter.py"))
     wrong = types.ModuleType("wrong_thesis_adapter")
     wrong.__dict__.update({k: v for k, v in vars(right).items() if not k.startswith("__")})
@@ -108,15 +109,18 @@ def test_wrong_thesis_ch6_to_ch8_functions_fail_exactly_their_cases():
     wrong.atari_forward = lambda weights, biases, strides, obs: right.atari_forward(
         weights, [np.zeros_like(b) for b in biases], strides, obs)
     wrong.unit_norm_normal = lambda draws: (draws / np.linalg.norm(draws, axis=-1, keepdims=True)).astype(np.float32)
+    wrong.grouped_conv2d = lambda x, K, groups, padding, stride: right.nn.conv2d(
+        x, np.tile(K, (1, groups, 1, 1)), stride=stride, padding=padding)
     failed, lines = _check(wrong)
     index = json.loads((CASES / "index.json").read_text())["cases"]
     fails = {l.split()[1] for l in lines if l.startswith("FAIL")}
     nas_with_tensors = {f"thesis/{c['name']}" for c in index if c["kind"] == "nas_mutation"
                         and "inherited" in json.loads((CASES / c["file"]).read_text())["expected"]}
     want = nas_with_tensors | {f"thesis/{c['name']}" for c in index
-                               if c["kind"] in ("nes_update", "atari_forward", "unit_norm_normal")}
+                               if c["kind"] in ("nes_update", "atari_forward", "unit_norm_normal", "grouped_conv2d")}
     assert fails == want and failed == len(want) and len(nas_with_tensors) >= 10
     assert any(l.startswith("FAIL  thesis/nes_update ") and " pi: beyond tolerance" in l for l in lines)
+    assert any(l.startswith("FAIL  thesis/grouped_conv2d_") and ": y: beyond tolerance" in l for l in lines)
     assert all("inherited." in l for l in lines if l.startswith("FAIL  thesis/nas_"))
     assert lines[-1].startswith(f"summary: {_n_cases() - len(want)} passed, {len(want)} failed, 0 skipped")
 
@@ -209,14 +213,15 @@ def test_export_removes_stale_case_files(tmp_path):
 
 # ---- implementations nobody here wrote --------------------------------------------------------------
 
-def test_pytorch_agrees_with_the_core_cases():
+def test_pytorch_agrees_with_the_core_and_grouped_conv_cases():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
     failed, lines = _check(str(ADAPTERS / "torch_adapter.py"))
     assert failed == 0, "\n".join(l for l in lines if l.startswith("FAIL"))
-    core = [c for c in json.loads((CASES / "index.json").read_text())["cases"] if c["document"] == "core"]
+    index = json.loads((CASES / "index.json").read_text())["cases"]
+    want = [c for c in index if c["document"] == "core" or c["kind"] == "grouped_conv2d"]
     passed = {l.split()[1] for l in lines if l.startswith("PASS")}
-    assert passed == {f"core/{c['name']}" for c in core}
+    assert passed == {f"{c['document']}/{c['name']}" for c in want} and any(c["kind"] == "grouped_conv2d" for c in want)
 
 
 def test_mpmath_interval_arithmetic_agrees_with_the_interval_cases():

@@ -14,6 +14,8 @@ module            cases of
 ``interval``      Afghan & Naumann: the Sec. 2.3 example, interval sweeps and Eq. 1 significances
 ``surgery``       Schiessler et al.: the modifications (Eqs. 3–12), Eq. 13, the ranking, Eq. 16
 ``accountability`` Pan et al.: the shift of Algorithm 1 (lines 7–8) and its walk (lines 6–20)
+``thesis_ch3``    ch. 3 (document ``thesis``): grouped convolution, the SE module, one SE-ResNeXt
+                  bottleneck, the TTA average, the C-NMC metrics
 ``thesis``        Prellberg ch. 4–5: every operator and one generation of Algorithm 2;
 ``thesis_ch6``    ch. 6 (document ``thesis``): the Atari network, its unit-norm initialisation,
                   a mutation replay and seed-list genomes
@@ -229,10 +231,10 @@ def unpack(model, params) -> dict:
 
 def _modules() -> dict[str, tuple]:
     """The case modules of every document, in order (a document may have several)."""
-    from . import (accountability, core, extremal, interval, surgery, thesis, thesis_ch6,  # noqa: PLC0415
-                   thesis_ch7, thesis_ch8)
+    from . import (accountability, core, extremal, interval, surgery, thesis, thesis_ch3,  # noqa: PLC0415
+                   thesis_ch6, thesis_ch7, thesis_ch8)
     return {"core": (core,), "interval": (interval,), "surgery": (surgery,), "accountability": (accountability,),
-            "thesis": (thesis, thesis_ch6, thesis_ch7, thesis_ch8), "extremal": (extremal,)}
+            "thesis": (thesis_ch3, thesis, thesis_ch6, thesis_ch7, thesis_ch8), "extremal": (extremal,)}
 
 
 def _document_kinds() -> dict[str, dict[str, Kind]]:

@@ -370,7 +370,9 @@ def load_pretrained(path, cfg: sx.Config, params, state):
 def golden_cases() -> list[dict]:
     """Deterministic small cases ``{name, equation, inputs, expected}`` (float64, nested lists):
     a grouped convolution, the SE module, one bottleneck block (evaluation mode), the TTA average
-    of a given set of per-rotation logits, and the metrics of a given confusion."""
+    of a given set of per-rotation logits, and the metrics of a given confusion. ``refimpl.cases``
+    exports them with typed arrays to ``cases/thesis/`` (kinds ``grouped_conv2d``, ``se_module``,
+    ``se_bottleneck``, ``tta_average``, ``cnmc_metrics``)."""
     rng = np.random.default_rng(2020)
     cases = []
     x = rng.standard_normal((1, 4, 4, 4))
@@ -384,16 +386,17 @@ def golden_cases() -> list[dict]:
     cases.append({"name": "se_module", "equation": "Eqs. 3.3-3.5, dense weights (in, out)",
                   "inputs": {"u": u.tolist(), **{k: v.tolist() for k, v in p.items()}},
                   "expected": sx.se_module(p, u).tolist()})
-    bp, bs = sx.bottleneck_init(rng, 4, 4, 8, groups=2, stride=2, se_reduction=4, dtype=np.float64)
+    groups, stride = 2, 2
+    bp, bs = sx.bottleneck_init(rng, 4, 4, 8, groups=groups, stride=stride, se_reduction=4, dtype=np.float64)
     for unit in ("conv1", "conv2", "conv3", "proj"):
         bp[unit]["beta"][:] = rng.standard_normal(bp[unit]["beta"].shape)
         bs[unit]["mean"][:] = 0.1 * rng.standard_normal(bs[unit]["mean"].shape)
     u = rng.standard_normal((1, 4, 4, 4))
-    v, _ = sx.bottleneck(bp, bs, u, groups=2, stride=2, training=False)
+    v, _ = sx.bottleneck(bp, bs, u, groups=groups, stride=stride, training=False)
     cases.append({"name": "bottleneck", "equation": "Eq. 3.2 + ReLU after the add, 1x1 projection shortcut, "
                   "evaluation-mode BN (eps 1e-5), groups 2, stride 2",
                   "inputs": {"u": u.tolist(), "params": tree_map(lambda a: a.tolist(), bp),
-                             "state": tree_map(lambda a: a.tolist(), bs)},
+                             "state": tree_map(lambda a: a.tolist(), bs), "groups": groups, "stride": stride},
                   "expected": v.tolist()})
     per = rng.standard_normal((8, 3))
     cases.append({"name": "tta_average", "equation": "Sec. 3.4.2: mean of the logits of 8 rotations",

@@ -18,9 +18,12 @@ from refimpl import surgery as sg
 from refimpl.cases import network, unpack
 from refimpl.cases.accountability import ScriptedDraws, quadratic_accuracy
 from refimpl.cases.thesis import generation_from_draws
+from refimpl.cases.thesis_ch3 import tta_average as ch3_tta_average
 from refimpl.cases.thesis_ch7 import nas_child
 from refimpl.optim import SGD, Adam, Adamax, AdamW
 from refimpl.thesis import atari_net as an
+from refimpl.thesis import cnmc
+from refimpl.thesis import se_resnext as sx
 from refimpl.thesis import ea, nes, routed
 from refimpl.thesis import operators as ops
 
@@ -207,6 +210,28 @@ def asa_walk(objective, n_layers, delta, draws, max_trial, domain, exit_rule):
 
 def expected_restart_gain(first, pool, budget):
     return acc.expected_restart_gain(first, pool, budget)
+
+# ------------------------------------------------------------------------------- thesis ch. 3
+
+
+def grouped_conv2d(x, K, groups, padding, stride):
+    return nn.conv2d(x, K, stride=stride, padding=padding, groups=groups)
+
+
+def se_module(u, W1, b1, W2, b2):
+    return sx.se_module({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, u)
+
+
+def se_bottleneck(u, params, state, groups, stride):
+    return sx.bottleneck(params, state, u, groups=groups, stride=stride, training=False)[0]
+
+
+def tta_average(per_rotation_logits):
+    return ch3_tta_average(per_rotation_logits)
+
+
+def cnmc_metrics(y, logits):
+    return cnmc.metrics(y, logits)
 
 # -------------------------------------------------------------------------------------- thesis
 

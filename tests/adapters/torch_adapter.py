@@ -1,4 +1,5 @@
-"""A case adapter for PyTorch's own layers, losses and optimizers (the core kinds).
+"""A case adapter for PyTorch's own layers, losses and optimizers (the core kinds) and its grouped
+convolution (``grouped_conv2d``, thesis ch. 3).
 
 Run it with ``refimpl.cases.check_cases(Path("cases"), "tests/adapters/torch_adapter.py")``. Everything
 is computed by ``torch.nn.functional`` / ``torch.optim`` in float64; this module only translates
@@ -61,6 +62,11 @@ def dense(x, W, b):
 def conv2d(x, W, b, stride, padding):
     x, W = _t(x), _t(W)
     return _np(F.conv2d(_pad(x, W.shape[2], W.shape[3], stride, stride, padding), W, _t(b), stride=stride))
+
+
+def grouped_conv2d(x, K, groups, padding, stride):
+    """Thesis ch. 3: our grouped kernel layout (C_out, C_in/groups, kh, kw) is PyTorch's; an int padding too."""
+    return _np(F.conv2d(_t(x), _t(K), stride=stride, padding=padding, groups=groups))
 
 
 def max_pool2d(x, size, stride, padding):
