@@ -38,7 +38,6 @@ finished runs are cached there.
 """
 from __future__ import annotations
 
-import argparse
 
 import hashlib
 import json
@@ -50,7 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, positive_int, print_table, run
 from refimpl import data
 from refimpl.results import make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
 from refimpl.thesis import nas
@@ -363,17 +362,6 @@ def fmt_row(row) -> list:
     inh, e, mn1, mu1, sd1, mx1, mn2, mu2, sd2, mx2 = row
     return [inh, e, f"{mn1:.1f}", f"{mu1:.1f} ± {sd1:.1f}", f"{mx1:.1f}", f"{mn2:.1f}", f"{mu2:.1f} ± {sd2:.1f}",
             f"{mx2:.1f}"]
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def main(argv=None):

@@ -137,6 +137,7 @@ def _run(args) -> int:
 # ---- the parser -----------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``refimpl`` argument parser (sub-commands verify, cases, data, run); errors are one line."""
     p = OneLineArgumentParser(prog="refimpl", description="refimpl: verify an implementation against the reference outputs, "
                                           "manage data sets, run the chapter scripts.",
                               epilog="Exit status: 0 success; 1 a check failed; 2 a command-line or input error; "
@@ -208,6 +209,8 @@ def _non_negative_float(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``refimpl`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit status
+    (0 success, 1 a check failed, 2 a command-line or input error, 130 interrupted)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"]:   # everything after `run` is run_all's (argparse would claim --help)
         args = argparse.Namespace(rest=argv[1:], func=_run)

@@ -88,6 +88,7 @@ def data_search_path(name: str) -> list[Path]:
 
 
 def cache_dir(name: str) -> Path:
+    """``~/.cache/refimpl/<name>``: where downloads of the data set ``name`` go (not created here)."""
     return Path.home() / ".cache" / "refimpl" / name
 
 
@@ -144,6 +145,8 @@ def get_command(name: str) -> str:
 def not_found(
     name: str, searched: Sequence[Path], wanted: Sequence[str], note: str = ""
 ) -> DatasetNotFoundError:
+    """The :class:`DatasetNotFoundError` for ``name``: the files ``wanted``, every folder ``searched``,
+    and how to obtain the data (``refimpl data get NAME`` where a download exists)."""
     lines = [f"Data set {name!r} not found.{note}", "Looked for: " + ", ".join(wanted), "in:"]
     lines += [f"  {d}" for d in searched]
     if not os.environ.get("REFIMPL_DATA"):

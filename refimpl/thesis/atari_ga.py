@@ -103,6 +103,8 @@ def check_budget(config: GAConfig, budget: float, max_cost_per_episode: float) -
 
 @dataclass
 class Individual:
+    """A genome (seed list, Sec. 6.2) and the returns of every episode it has played; fitness is
+    their mean (Table 6.1's "fitness = mean of the evaluations")."""
     genome: tuple
     scores: list = field(default_factory=list)
 
@@ -220,6 +222,9 @@ def _ind_json(i: Individual) -> dict:
 
 
 def save_checkpoint(path, config: GAConfig, state: GAState, extra: dict | None = None) -> Path:
+    """Write the run's state (configuration, generation, budget used, parents and elite archive as
+    seed lists with their scores, the generator's state, ``extra``) to the JSON file ``path``
+    atomically; :func:`load_checkpoint` resumes it exactly. Returns ``path``."""
     doc = {"config": config.as_dict(), "generation": state.generation, "used": state.used,
            "episodes": state.episodes, "finalized": state.finalized,
            "parents": [_ind_json(i) for i in state.parents],
