@@ -30,7 +30,7 @@ __all__ = [
     "truncated_normal", "as_pair",
     "INITIALIZERS", "ACTIVATIONS",
     "fans", "get_initializer", "initialize", "unit_norm_normal",
-    "dense", "conv2d", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
+    "dense", "conv2d", "im2col", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
     "get_activation", "check_labels", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
 ]
@@ -101,7 +101,7 @@ def conv_output_size(n: int, k: int, stride: int, padding) -> tuple[int, int, in
 
 
 @primitive
-def _im2col(x, kh, kw, stride, padding, groups=1):
+def im2col(x, kh, kw, stride, padding, groups=1):
     """Columns ``(N·ho·wo, kh·kw·C)`` of an NCHW input: row (n, i, j) holds the kh×kw×C window
     under output pixel (i, j), ordered (m, q, c). With ``groups`` G > 1: ``(G, N·ho·wo, kh·kw·C/G)``,
     slice g holding the columns of input channels g·C/G … (g+1)·C/G − 1.
@@ -110,6 +110,10 @@ def _im2col(x, kh, kw, stride, padding, groups=1):
     of a strided window view of it (the channel axis split into (G, C/G) by one more stride),
     reading runs of C/G contiguous values. This row-major layout gives OpenBLAS its fast shapes
     in the forward and both backward products.
+
+    ``stride`` is a pair ``(sh, sw)`` (:func:`as_pair`), ``padding`` as in :func:`conv2d`; the
+    dtype is the input's. Differentiable (its VJP is col2im). Used by :func:`conv2d` (Eq. 2.11)
+    and by population convolutions that batch the product over individuals.
     """
     xp = raw_module(x)
     n, c, h, w = x.shape
@@ -125,7 +129,7 @@ def _im2col(x, kh, kw, stride, padding, groups=1):
 
 
 def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
-    """Adjoint of :func:`_im2col`: add every column entry back onto the pixel it was read from,
+    """Adjoint of :func:`im2col`: add every column entry back onto the pixel it was read from,
     one strided addition per kernel offset (kh·kw of them, never a loop over pixels)."""
     xp = raw_module(cols)
     n, c, h, w = x_shape
@@ -143,7 +147,7 @@ def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
     return gh[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
 
 
-defvjp(_im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
+defvjp(im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
        lambda g: _col2im(g, x.shape, kh, kw, stride, padding, groups))
 
 
@@ -199,12 +203,12 @@ def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
     ho = conv_output_size(x.shape[2], kh, stride[0], padding)[0]  # also validates
     wo = conv_output_size(x.shape[3], kw, stride[1], padding)[0]
     if groups == 1:
-        cols = _im2col(x, kh, kw, stride, padding)                  # (N·ho·wo, kh·kw·C_in)
+        cols = im2col(x, kh, kw, stride, padding)                  # (N·ho·wo, kh·kw·C_in)
         kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
         y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
     else:
         cog = cout // groups
-        cols = _im2col(x, kh, kw, stride, padding, groups)          # (G, N·ho·wo, kh·kw·C_in/G)
+        cols = im2col(x, kh, kw, stride, padding, groups)          # (G, N·ho·wo, kh·kw·C_in/G)
         kmat = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
                           (groups, kh * kw * cin, cog))              # (G, kh·kw·C_in/G, C_out/G)
         y = xp.reshape(xp.transpose(xp.reshape(cols @ kmat, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),

@@ -155,7 +155,7 @@ def population_conv2d(x, K, b, *, stride: int):
     st = nn.as_pair(stride, "stride")
     ho = nn.conv_output_size(h, kh, st[0], "valid")[0]
     wo = nn.conv_output_size(w, kw, st[1], "valid")[0]
-    cols = nn._im2col(x.reshape(p * bsz, c, h, w), kh, kw, st, "valid").reshape(p, bsz * ho * wo, kh * kw * c)
+    cols = nn.im2col(x.reshape(p * bsz, c, h, w), kh, kw, st, "valid").reshape(p, bsz * ho * wo, kh * kw * c)
     kmat = xp.transpose(K, (0, 1, 3, 4, 2)).reshape(p, cout, kh * kw * c)
     y = xp.matmul(cols, xp.transpose(kmat, (0, 2, 1))).reshape(p, bsz, ho, wo, cout)
     return xp.transpose(y, (0, 1, 4, 2, 3)) + b[:, None, :, None, None]
