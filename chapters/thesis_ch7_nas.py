@@ -466,7 +466,10 @@ def main(argv=None):
                        elapsed_seconds=float(sw), datasets=dsets.report(),
                        free_text=["metrics/*/claims"],
                        tolerances={"metrics": trained(0.05, what="accuracies after float32 training"),
-                                   "metrics/*/mean_*": over_seeds(0.1, what="means over repetitions")})
+                                   "metrics/*/mean_*": over_seeds(0.1, what="means over repetitions"),
+                                   "metrics/*/means_percent": over_seeds(10.0, what="mean accuracies in percent "
+                                                                                    "over 5 repetitions"),
+                                   "metrics/*/p_values": over_seeds(0.5, what="Mann-Whitney p over 5 repetitions")})
     write_results(out / "results.json", res)
     print("\nNotes:\n  " + "\n  ".join(notes))
     print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
