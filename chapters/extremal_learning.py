@@ -46,7 +46,8 @@ from refimpl.data import g_true, health_data  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.nn import truncated_normal  # noqa: E402
 from refimpl.optim import Adam  # noqa: E402
-from refimpl.results import (DETERMINISTIC, EXACT, make_results, over_seeds, save_figure, table,  # noqa: E402
+from refimpl import plotting as plot  # noqa: E402
+from refimpl.results import (DETERMINISTIC, EXACT, make_results, over_seeds, table,  # noqa: E402
                              tolerance, trained, write_results)
 from refimpl.train import fit, predict  # noqa: E402
 
@@ -209,7 +210,7 @@ def main(argv=None):
         notes.append(f"an in-window local result exceeded the MILP bound by {exceed:.2e}")
 
     # ---- figures ---------------------------------------------------------------------------
-    figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true)
+    figures(out, x, y, predict(model, params, x)[:, 0], el, window, cert, x_true, args.scale)
 
     notes += [
         "f(x̂) is the network output; the paper's ŷ ≈ 1.702 is g_true(x̂) (docs/extremal.md).",
@@ -260,62 +261,101 @@ def main(argv=None):
     return 0
 
 
-def figures(out, x, y, model, params, mu, sigma, el, window, cert, x_true):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def figures(out, x, y, pred, el, window, cert, x_true, scale):
+    """Write Figs. 1–4 to ``out`` (PNG)."""
+    plot.save(fig_losses(scale), out / "fig1_losses.png")
+    plot.save(fig_data(x, y, None, scale), out / "fig2_data.png")
+    plot.save(fig_data(x, y, pred, scale), out / "fig3_fit.png")
+    tr = el.trajectory
+    plot.save(fig_trajectory({"step": tr["step"], "x": tr["x"], "y": tr["y"], "window": window,
+                              "milp_x": cert.x, "x_true": x_true}, scale), out / "fig4_trajectory.png")
 
-    # Fig. 1: (a) Eq. 2.7 with κ2 = 10, κ̂ = 1; (b) Eq. 2.6 with κ1 = 1 (c = 2, μ = 0, σ = 1/√3)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+
+def fig_losses(scale):
+    """Fig. 1: (a) Eq. 2.7 with κ2 = 10, κ̂ = 1; (b) Eq. 2.6 with κ1 = 1 (c = 2, μ = 0, σ = 1/√3)."""
+    fig, axes = plot.subplots(1, 2, figsize=(9, 3.4))
     yy = np.linspace(-0.5, 4, 500)
     axes[0].plot(yy, extremal.positive_output_loss(yy, 10, 1))
-    axes[0].set(xlabel="y", ylabel="$\\mathcal{L}_2$", title="(a) maximization loss, Eq. 2.7")
+    axes[0].set(xlabel="network output y (arbitrary units)", ylabel="loss $\\mathcal{L}_2$",
+                title="(a) maximization loss, Eq. 2.7")
     s = 1 / np.sqrt(3)
     xx = np.linspace(-3, 3, 500)
     axes[1].plot(xx, extremal.extrapolation_loss(xx[:, None], [0.0], [s], c=2, kappa1=1.0))
-    axes[1].axvspan(-2 * s, 2 * s, color="0.9")
-    axes[1].set(xlabel="$x_i$", ylabel="$\\mathcal{L}_1$", title="(b) extrapolation loss, Eq. 2.6")
+    axes[1].axvspan(-2 * s, 2 * s, color="0.9", label="window μ ± 2σ")
+    axes[1].set(xlabel="input $x_i$ (arbitrary units)", ylabel="loss $\\mathcal{L}_1$",
+                title="(b) extrapolation loss, Eq. 2.6")
+    plot.legend_outside(axes[1], where="below")
+    plot.data_label(fig, "health", scale, "curves of Eqs. 2.6–2.7, no data")
     fig.tight_layout()
-    save_figure(fig, out / "fig1_losses.png")
-    plt.close(fig)
+    return fig
 
-    # Figs. 2 and 3: data, and the fitted network at the data points
-    pred = predict(model, params, x)[:, 0]
-    for name, overlay in [("fig2_data.png", False), ("fig3_fit.png", True)]:
-        fig, axes = plt.subplots(2, 2, figsize=(8, 6), sharey=True)
-        for i, ax in enumerate(axes.ravel()):
-            ax.scatter(x[:, i], y[:, 0], s=3, color="0.6" if overlay else "C0", label="data")
-            if overlay:
-                ax.scatter(x[:, i], pred, s=3, color="C1", label="network")
-            ax.set(xlabel=f"$x_{i}$", ylabel="health y")
-        if overlay:
-            axes[0, 0].legend(markerscale=3)
-        fig.suptitle("Fig. 3: trained network over the data" if overlay else "Fig. 2: generated data")
-        fig.tight_layout()
-        save_figure(fig, out / name)
-        plt.close(fig)
 
-    # trajectory: single start over steps, and all starts in the (x2, x3) plane
-    tr = el.trajectory
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+def fig_data(x, y, pred, scale):
+    """Fig. 2 (``pred`` None: the generated data) or Fig. 3 (the trained network at the data points).
+
+    ``x`` (N, 4), ``y`` (N, 1) and ``pred`` (N,) are float arrays. In Fig. 3 each data point is a hollow grey
+    circle with the network's output as an orange dot, and two more panels judge the fit: network against data
+    (on the diagonal for a perfect fit) and the residuals beside the generating noise N(0, 0.05²) of Eq. 3.1.
+    """
+    ncols = 2 if pred is None else 3
+    fig, axes = plot.subplots(2, ncols, figsize=(4 * ncols, 6.4), squeeze=False)
+    for i, ax in enumerate(axes[:, :2].ravel()):
+        if pred is None:
+            ax.scatter(x[:, i], y[:, 0], s=3, color="C0", label="data")
+        else:
+            ax.scatter(x[:, i], y[:, 0], s=12, facecolors="none", edgecolors="0.55", lw=0.5, label="data y")
+            ax.scatter(x[:, i], pred, s=2, color="C1", lw=0, label="network f(θ̂; x)")
+        ax.set(xlabel=f"input $x_{i}$ (arbitrary units)", ylabel="health y (arbitrary units)")
+    if pred is not None:
+        ax = axes[0, 2]
+        ax.scatter(y[:, 0], pred, s=2, color="C1", lw=0)
+        lims = [min(y.min(), pred.min()), max(y.max(), pred.max())]
+        ax.plot(lims, lims, color="0.3", lw=0.8, label="perfect fit")
+        ax.set(xlabel="data y", ylabel="network f(θ̂; x)", title="network against data")
+        ax = axes[1, 2]
+        residual = y[:, 0] - pred
+        ax.hist(residual, bins=40, density=True, color="C1", alpha=0.7, label=f"y − f (std {residual.std():.3f})")
+        r = np.linspace(residual.min(), residual.max(), 200)
+        plot.paper_curve(ax, r, np.exp(-0.5 * (r / 0.05) ** 2) / (0.05 * np.sqrt(2 * np.pi)), marker=None,
+                         label="paper's noise N(0, 0.05²), Eq. 3.1")
+        ax.set(xlabel="residual y − f(θ̂; x)", ylabel="density", title="residuals")
+        plot.legend_outside(fig, markerscale=4)
+    fig.suptitle("Fig. 3: trained network over the data" if pred is not None else "Fig. 2: generated data")
+    plot.data_label(fig, "health", scale, f"{len(x):,} points")
+    fig.tight_layout()
+    return fig
+
+
+def fig_trajectory(tr, scale):
+    """Fig. 4: extremal learning from the first start over the steps, and all starts in the (x2, x3) plane.
+
+    ``tr`` holds ``step`` (T,), ``x`` (T, starts, 4), ``y`` (T, starts), ``window`` (lo, hi) each (4,),
+    ``milp_x`` (4,) and ``x_true`` (4,); the paper's x̂ (Eq. 3.6) is marked in both panels.
+    """
+    fig, axes = plot.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
     for i in range(4):
-        axes[0].plot(tr["step"], tr["x"][:, 0, i], label=f"$x_{i}$")
-    axes[0].plot(tr["step"], tr["y"][:, 0], "k", label="f(x)")
-    axes[0].set(xlabel="step", title="extremal learning, single start")
-    axes[0].legend(fontsize=8)
-    lo, hi = window
-    axes[1].add_patch(plt.Rectangle((lo[2], lo[3]), hi[2] - lo[2], hi[3] - lo[3], fill=False, ls="--",
-                                    label="window μ ± 2σ"))
+        ax.plot(tr["step"], tr["x"][:, 0, i], color=f"C{i}", label=f"$x_{i}$")
+    ax.plot(tr["step"], tr["y"][:, 0], "k", lw=1.6, label="f(x)")
+    plot.paper_points(ax, [tr["step"][-1]] * 4, PAPER["x_hat"], label="paper x̂ (Eq. 3.6)")
+    ax.set(xlabel="extremal-learning step", ylabel="input $x_i$ and output f(x) (arbitrary units)",
+           title="single start")
+    plot.legend_outside(ax)
+    lo, hi = tr["window"]
+    ax = axes[1]
+    ax.add_patch(plot.pyplot().Rectangle((lo[2], lo[3]), hi[2] - lo[2], hi[3] - lo[3], fill=False, ls=":",
+                                         color="0.4", label="window μ ± 2σ"))
     for b in range(tr["x"].shape[1]):
-        axes[1].plot(tr["x"][:, b, 2], tr["x"][:, b, 3], color="C0", lw=0.7, alpha=0.6)
-    axes[1].plot(tr["x"][-1, :, 2], tr["x"][-1, :, 3], "o", ms=3, color="C0", label="x̂ (all starts)")
-    axes[1].plot(*x_true[2:], "r*", ms=12, label="$\\hat x_{true}$")
-    axes[1].plot(*cert.x[2:], "kx", ms=10, label="MILP argmax")
-    axes[1].set(xlabel="$x_2$ (cake)", ylabel="$x_3$ (candy)", title="paths of all starts")
-    axes[1].legend(fontsize=8)
+        ax.plot(tr["x"][:, b, 2], tr["x"][:, b, 3], color="C0", lw=0.7, alpha=0.5)
+    ax.plot(tr["x"][-1, :, 2], tr["x"][-1, :, 3], "o", ms=3, color="C0", label="x̂, all starts (ours)")
+    ax.plot(*tr["x_true"][2:], "r*", ms=12, label="$\\hat x_{true}$ (Eq. 3.7)")
+    ax.plot(*tr["milp_x"][2:], "kx", ms=10, label="MILP argmax")
+    plot.paper_points(ax, PAPER["x_hat"][2], PAPER["x_hat"][3], label="paper x̂ (Eq. 3.6)")
+    ax.set(xlabel="$x_2$ (cake)", ylabel="$x_3$ (candy)", title="paths of all starts")
+    plot.legend_outside(ax)
+    plot.data_label(fig, "health", scale, f"{tr['x'].shape[1]} starts")
     fig.tight_layout()
-    save_figure(fig, out / "fig4_trajectory.png")
-    plt.close(fig)
+    return fig
 
 
 if __name__ == "__main__":

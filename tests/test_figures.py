@@ -1,0 +1,109 @@
+"""Figures a reader can trust (issue 18): every chapter's figure shows the paper's value and its data set.
+
+Each test renders one figure of one chapter from a small synthetic input (no training run) and checks, on
+the matplotlib objects rather than on pixels, that the paper-value artist (``gid`` ``plotting.PAPER``) and
+the data-set label (``plotting.DATA_LABEL``) exist, and that no legend overlaps an axes' data area.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refimpl import plotting as plot
+
+CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
+
+
+def chapter(name):
+    """Import ``chapters/<name>.py`` as a module (the chapters are scripts, not a package)."""
+    sys.path.insert(0, str(CHAPTERS))
+    spec = importlib.util.spec_from_file_location(f"figtest_{name}", CHAPTERS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def legend_overlaps_data(fig) -> list[str]:
+    """Legends whose box intersects an axes' data area (the axes patch), as '<legend> on <axes title>'."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    found = []
+    legends = [a.get_legend() for a in fig.axes if a.get_legend() is not None] + list(fig.legends)
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in fig.axes:
+            if ax.get_visible() and ax.get_window_extent(renderer).overlaps(box) and ax.has_data():
+                found.append(f"legend {[t.get_text() for t in legend.get_texts()][:2]} on axes {ax.get_title()!r}")
+    return found
+
+
+def check_figure(fig, *, dataset_words=(), absent=False):
+    paper = plot.artists(fig, plot.PAPER)
+    labels = plot.artists(fig, plot.DATA_LABEL)
+    assert paper, "no paper-value artist in the figure"
+    assert len(labels) == 1, "the figure must carry exactly one data-set label"
+    text = labels[0].get_text()
+    assert "scale" in text
+    for word in dataset_words:
+        assert word in text, f"{word!r} not in the data label {text!r}"
+    assert not legend_overlaps_data(fig), legend_overlaps_data(fig)
+    for ax in fig.axes:
+        if ax.has_data() and not plot.artists(ax, plot.ABSENT):
+            assert ax.get_xlabel() and ax.get_ylabel(), f"axes {ax.get_title()!r} lacks an axis label"
+    if absent:
+        assert plot.artists(fig, plot.ABSENT), "an absent panel must say so"
+    plot.pyplot().close(fig)
+
+
+# ---- the module itself -------------------------------------------------------------------------
+
+def test_plotting_helpers_tag_their_artists(tmp_path):
+    fig, axes = plot.subplots(1, 3, figsize=(9, 3))
+    axes[0].plot([0, 1], [0, 1], label="ours")
+    plot.paper_hline(axes[0], 0.5)
+    plot.paper_points(axes[0], [0.2, 0.4], [0.3, 0.6], label="paper points")
+    plot.paper_bars(axes[1], [0, 1, 2], [1.0, np.nan, 2.0])
+    plot.absent_panel(axes[2], "Fashion-MNIST absent")
+    plot.legend_outside(axes[0])
+    plot.data_label(fig, ["digits", "fashion-mnist"], "quick")
+    fig.tight_layout()   # makes room for the legend right of axes[0]; without it the legend covers axes[1]
+    assert len(plot.artists(fig, plot.PAPER)) == 1 + 1 + 2   # a line, a marker line, two bars (nan skipped)
+    assert "digits (scikit-learn, 8×8), Fashion-MNIST · quick scale" in plot.artists(fig, plot.DATA_LABEL)[0].get_text()
+    assert plot.artists(axes[2], plot.ABSENT)[0].get_text().startswith("not made:")
+    assert not legend_overlaps_data(fig)
+    path = plot.save(fig, tmp_path / "f.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_legend_check_catches_a_legend_on_data():
+    fig, ax = plot.subplots()
+    ax.plot(np.linspace(0, 1, 50), np.ones(50), label="a line through the middle of the axes")
+    ax.legend(loc="center")
+    assert legend_overlaps_data(fig)
+    plot.pyplot().close(fig)
+
+
+def test_bad_arguments_are_refused():
+    fig, ax = plot.subplots()
+    with pytest.raises(ValueError, match="where"):
+        plot.legend_outside(ax, where="inside")
+    with pytest.raises(ValueError, match="at least one"):
+        plot.data_label(fig, [], "quick")
+    plot.pyplot().close(fig)
+
+
+# ---- one figure per chapter ----------------------------------------------------------------------
+
+def test_extremal_fig4_marks_the_papers_x_hat():
+    ch = chapter("extremal_learning")
+    rng = np.random.default_rng(0)
+    steps, starts = 20, 5
+    x = np.cumsum(rng.normal(size=(steps, starts, 4)) * 0.05, axis=0)
+    tr = {"step": np.arange(steps), "x": x, "y": x.sum(axis=2), "window": (-np.ones(4), np.ones(4)),
+          "milp_x": np.array([0, 0, -1.0, -1.0]), "x_true": np.array([0, 0, -1.15, -1.13])}
+    fig = ch.fig_trajectory(tr, "quick")
+    check_figure(fig, dataset_words=("health",))
