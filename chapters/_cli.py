@@ -14,8 +14,9 @@ The contract:
   chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are one line,
   exit status 2.
 * Outputs go to ``runs/<scale>/<chapter>/`` (git-ignored) unless ``--out`` names another folder;
-  the committed reference ``figures/<chapter>/`` is rewritten only when named with ``--out``
-  (or by ``chapters/run_all.py --update-reference``).
+  the committed reference ``figures/<chapter>/`` (quick scale; ``figures/<chapter>/paper/`` at paper
+  scale, where one exists) is rewritten only when named with ``--out`` (or by
+  ``chapters/run_all.py --update-reference``).
 * An absent data set is reported as skipped, with every folder searched and
   ``refimpl data get NAME``; the exit status is 0 if at least one data set ran, 3 if none could
   (nothing is written then).
@@ -60,7 +61,8 @@ EXIT_STATUS_HELP = """exit status:
   130  interrupted (Ctrl-C); every file written so far is complete (files are written atomically)
 
 outputs: runs/<scale>/<chapter>/ in the repository (git-ignored) unless --out names a folder;
-the committed reference figures/<chapter>/ is rewritten only when named with --out."""
+the committed reference figures/<chapter>/ (paper scale: figures/<chapter>/paper/) is rewritten
+only when named with --out."""
 
 
 class ChapterArgumentParser(argparse.ArgumentParser):

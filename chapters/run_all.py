@@ -12,8 +12,10 @@ instead and leaves the full summary alone. It ends by comparing its outputs with
 reference ``figures/`` (``refimpl verify``) and printing a one-paragraph summary: how many
 reference entries it reproduced, how many differ, and which are not comparable and why.
 
-The committed reference ``figures/<chapter>/`` is rewritten only on request:
-``--update-reference`` (quick scale) writes there instead, and nothing is verified then.
+The committed reference is rewritten only on request: ``--update-reference`` writes into
+``figures/<chapter>/`` (quick scale) or ``figures/<chapter>/paper/`` (paper scale, with ``--only``:
+paper-scale references exist only for the chapters whose paper scale fits on a small machine, see the
+README), and nothing is verified then. A paper-scale run is verified against the paper-scale references.
 
 Ctrl-C stops the running chapter and the job with a one-line message; every file is written
 atomically, so none is left half-written, and no summary is written.
@@ -109,7 +111,8 @@ def main(argv=None, prog: str | None = None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="output folder, one subfolder per chapter (default runs/<scale> in the repository)")
     p.add_argument("--update-reference", action="store_true",
-                   help="write into the committed reference figures/ instead (quick scale only)")
+                   help="write into the committed reference instead: figures/<chapter>/ (quick scale) or "
+                        "figures/<chapter>/paper/ (paper scale; needs --only)")
     p.add_argument("--reference", type=Path, default=REFERENCE,
                    help="what the outputs are verified against at the end (default: figures/)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
@@ -127,8 +130,9 @@ def main(argv=None, prog: str | None = None) -> int:
     if args.update_reference:
         if args.out is not None:
             p.error("--update-reference writes into figures/; it cannot be combined with --out")
-        if args.scale != "quick":
-            p.error("the committed reference is quick scale; --update-reference needs --scale quick")
+        if args.scale == "paper" and only is None:
+            p.error("--update-reference --scale paper needs --only: paper-scale references are kept only for the "
+                    "chapters whose paper scale fits on a small machine (see the README)")
         out = REFERENCE
     else:
         out = args.out if args.out is not None else REPO / "runs" / args.scale
@@ -151,12 +155,12 @@ def main(argv=None, prog: str | None = None) -> int:
             summary["chapters"][name] = {"status": "not implemented", "returncode": None, "seconds": 0.0,
                                          "output": output}
             continue
-        print(f"\n=== [{done + 1}/{len(runnable)}] {name} (--scale {args.scale}) -> {_rel(out / output)} ===",
-              flush=True)
+        target = out / output / "paper" if is_reference and args.scale == "paper" else out / output
+        print(f"\n=== [{done + 1}/{len(runnable)}] {name} (--scale {args.scale}) -> {_rel(target)} ===", flush=True)
         t0 = time.perf_counter()
         device = args.device if output in GPU_CHAPTERS else "cpu"
         cmd = [sys.executable, str(script), "--scale", args.scale, "--seed", str(args.seed),
-               "--device", device, "--out", str(out / output)] + ([] if progress else ["--no-progress"])
+               "--device", device, "--out", str(target)] + ([] if progress else ["--no-progress"])
         rc, interrupted = _run_chapter(cmd)
         if interrupted or rc == EXIT_INTERRUPTED:
             print(f"\nrun_all: interrupted during {name} after {_clock(time.perf_counter() - t_start)}; stopped. "

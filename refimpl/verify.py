@@ -2,8 +2,12 @@
 
 A *reference* and a *candidate* are results.json files (schema: :mod:`refimpl.results`), or
 folders of them, one subfolder per chapter (``figures/`` holds the committed reference,
-``runs/<scale>/`` a run's outputs). Each file is validated against the JSON Schema and then
-compared entry by entry:
+``runs/<scale>/`` a run's outputs). A candidate is compared only with references of its own
+``scale``: the quick-scale reference of a chapter is ``figures/<chapter>/results.json``, its
+paper-scale reference (where this machine could make one) ``figures/<chapter>/paper/results.json``,
+so ``refimpl verify runs/paper`` checks a paper-scale run against the paper-scale references, and a
+chapter without one is reported as "only in candidate". Each file is validated against the JSON
+Schema and then compared entry by entry:
 
 * an **entry** is a leaf of ``config`` or ``metrics`` (a number, string, boolean, null, or an
   array of them), one row of a table, or ``document`` / ``scale`` / ``seeds``;
@@ -519,6 +523,29 @@ def _summary_statuses(root: Path) -> dict[str, dict]:
     return out
 
 
+def _peek(path: Path) -> dict:
+    """The JSON object in ``path``, or ``{}`` when it cannot be read (:func:`_load` reports why)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _of_scale(ref_files: dict[str, Path], ref_docs: dict[str, dict], scale: str):
+    """The references of one ``scale``, named like the candidate's chapters: a paper-scale reference lives in
+    ``figures/<chapter>/paper/`` and is named ``<chapter>`` here. A reference whose scale cannot be read is kept
+    under its own name (its error is reported when it is compared)."""
+    files, docs = {}, {}
+    for name, path in ref_files.items():
+        doc = ref_docs[name]
+        if doc.get("scale", scale) != scale:
+            continue
+        key = name[: -len("/paper")] if scale == "paper" and name.endswith("/paper") else name
+        files[key], docs[key] = path, doc
+    return files, docs
+
+
 def _pair(ref_files: dict[str, Path], cand_files: dict[str, Path], cand_is_file: bool,
           ref_docs: dict[str, dict]) -> list[tuple[str, Path | None, Path | None]]:
     if cand_is_file:
@@ -556,13 +583,13 @@ def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: 
         raise FileNotFoundError(f"no results.json in {candidate}")
     if not ref_files:
         raise FileNotFoundError(f"no results.json in the reference {reference}")
-    ref_docs = {}
-    for n, p in ref_files.items():
-        try:
-            ref_docs[n] = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            ref_docs[n] = {}
-    pairs = _pair(ref_files, cand_files, candidate.is_file(), ref_docs)
+    ref_docs = {n: _peek(p) for n, p in ref_files.items()}
+    cand_scales = {n: _peek(p).get("scale") or "quick" for n, p in cand_files.items()}
+    pairs = []
+    for scale in sorted(set(cand_scales.values())):
+        refs, docs = _of_scale(ref_files, ref_docs, scale)
+        cands = {n: p for n, p in cand_files.items() if cand_scales[n] == scale}
+        pairs += _pair(refs, cands, candidate.is_file(), docs)
     if chapters is not None:
         wanted = set(chapters)
         pairs = [p for p in pairs if p[0] in wanted]

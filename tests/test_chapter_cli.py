@@ -137,7 +137,7 @@ def _run_all():
 @pytest.mark.parametrize("argv,message", [
     (["--seed", "-1"], "must be a non-negative integer"),
     (["--only", "nope"], "unknown chapters nope"),
-    (["--update-reference", "--scale", "paper"], "the committed reference is quick scale"),
+    (["--update-reference", "--scale", "paper"], "--update-reference --scale paper needs --only"),
     (["--update-reference", "--out", "x"], "cannot be combined with --out"),
 ])
 def test_run_all_bad_options(argv, message, capsys):
@@ -178,3 +178,17 @@ def test_run_all_summaries_partial_runs_and_interrupts(tmp_path, monkeypatch, ca
     monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: (1, False))
     assert run_all.main(["--out", str(out), "--no-verify", "--only", "extremal"]) == 1
     assert "FAILED chapters: extremal_learning" in capsys.readouterr().err
+
+
+def test_run_all_update_reference_paper_scale_writes_beside_the_quick_reference(tmp_path, monkeypatch):
+    run_all = _run_all()
+    calls = []
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: (calls.append(cmd), (0, False))[1])
+    monkeypatch.setattr(run_all, "REFERENCE", tmp_path / "figures")
+    assert run_all.main(["--update-reference", "--scale", "paper", "--only", "extremal", "interval"]) == 0
+    targets = [c[c.index("--out") + 1] for c in calls]
+    assert targets == [str(tmp_path / "figures" / "interval" / "paper"), str(tmp_path / "figures" / "extremal" / "paper")]
+    assert all(c[c.index("--scale") + 1] == "paper" for c in calls)
+    calls.clear()
+    assert run_all.main(["--update-reference", "--only", "extremal"]) == 0     # quick: the chapter folder itself
+    assert calls[0][calls[0].index("--out") + 1] == str(tmp_path / "figures" / "extremal")

@@ -196,3 +196,36 @@ def test_a_metric_of_a_data_set_present_in_both_runs_is_compared():
     rep = compare_results(ref, cand)
     assert [e.path for e in rep.entries if e.status == DIFFERS] == ["metrics/per_dataset/fashion-mnist/accuracy"]
     assert sum(e.status == EQUAL for e in rep.entries) > 5
+
+
+def test_a_candidate_is_compared_with_the_reference_of_its_own_scale(tmp_path, capsys):
+    """figures/<chapter>/results.json is the quick reference, figures/<chapter>/paper/results.json the paper one."""
+    quick, paper = _results(), _results(scale="paper", config={"epochs": 30, "lr": 1e-3})
+    figures = tmp_path / "figures"
+    write_results(figures / "accountability" / "results.json", quick)
+    write_results(figures / "accountability" / "paper" / "results.json", paper)
+    write_results(figures / "surgery" / "results.json", _results(document="surgery"))   # no paper reference
+
+    # a paper-scale run folder: compared with the paper reference only; surgery's quick one is not "missing"
+    write_results(tmp_path / "runs" / "paper" / "accountability" / "results.json", copy.deepcopy(paper))
+    report = verify(tmp_path / "runs" / "paper", figures)
+    assert report.exit_status() == 0 and report.count(MISSING) == 0 and report.count(EQUAL) > 0
+    assert [f.reference for f in report.files] == [figures / "accountability" / "paper" / "results.json"]
+
+    # a single paper-scale results file, against figures/ or against the chapter's folder
+    cand_file = tmp_path / "runs" / "paper" / "accountability" / "results.json"
+    for ref in (figures, figures / "accountability"):
+        assert verify(cand_file, ref).files[0].reference == figures / "accountability" / "paper" / "results.json"
+
+    # a quick run never meets the paper reference (its 30 epochs would differ from the quick 3)
+    write_results(tmp_path / "runs" / "quick" / "accountability" / "results.json", copy.deepcopy(quick))
+    report = verify(tmp_path / "runs" / "quick", figures, chapters=["accountability"])
+    assert report.exit_status() == 0
+    assert [f.reference for f in report.files] == [figures / "accountability" / "results.json"]
+
+    # the paper run with a changed value fails against the paper reference
+    changed = copy.deepcopy(paper)
+    changed["config"]["epochs"] = 31
+    write_results(cand_file, changed)
+    status, out, _ = _verify_cli(capsys, tmp_path / "runs" / "paper", figures)
+    assert status == 1 and "config/epochs" in out
