@@ -482,12 +482,14 @@ def default_reference() -> Path:
 
 
 def find_results(path: Path) -> dict[str, Path]:
-    """``{chapter: results.json}``: a file is itself (named by its folder); a folder holds one
+    """``{chapter: results.json}``: a file is itself (named by its folder, or by the folder above a
+    ``paper/`` folder); a folder holds one
     ``results.json`` per chapter subfolder (searched recursively; the chapter is the subfolder's
     path relative to ``path``)."""
     path = Path(path)
     if path.is_file():
-        return {path.parent.name or path.stem: path}
+        folder = path.parent.parent if path.parent.name == "paper" else path.parent
+        return {folder.name or path.stem: path}
     return {str(p.parent.relative_to(path)) if p.parent != path else path.name: p
             for p in sorted(path.rglob("results.json"))}
 
@@ -578,6 +580,8 @@ def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: 
     for p, what in ((candidate, "candidate"), (reference, "reference")):
         if not p.exists():
             raise FileNotFoundError(f"{what} {p} does not exist")
+    if candidate.is_dir() and (candidate / "results.json").is_file():   # one chapter's output folder
+        candidate = candidate / "results.json"
     ref_files, cand_files = find_results(reference), find_results(candidate)
     if not cand_files:
         raise FileNotFoundError(f"no results.json in {candidate}")

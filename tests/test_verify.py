@@ -216,6 +216,9 @@ def test_a_candidate_is_compared_with_the_reference_of_its_own_scale(tmp_path, c
     cand_file = tmp_path / "runs" / "paper" / "accountability" / "results.json"
     for ref in (figures, figures / "accountability"):
         assert verify(cand_file, ref).files[0].reference == figures / "accountability" / "paper" / "results.json"
+    # the paper reference itself, named by its folder, verifies against figures/
+    report = verify(figures / "accountability" / "paper", figures)
+    assert report.exit_status() == 0 and [f.chapter for f in report.files] == ["accountability"]
 
     # a quick run never meets the paper reference (its 30 epochs would differ from the quick 3)
     write_results(tmp_path / "runs" / "quick" / "accountability" / "results.json", copy.deepcopy(quick))
