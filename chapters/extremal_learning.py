@@ -285,7 +285,7 @@ def fig_losses(scale):
     axes[1].set(xlabel="input $x_i$ (arbitrary units)", ylabel="loss $\\mathcal{L}_1$",
                 title="(b) extrapolation loss, Eq. 2.6")
     plot.legend_outside(axes[1], where="below")
-    plot.data_label(fig, "health", scale, "curves of Eqs. 2.6–2.7, no data")
+    plot.data_label(fig, "none (the curves of Eqs. 2.6–2.7)", scale)
     fig.tight_layout()
     return fig
 
@@ -337,7 +337,9 @@ def fig_trajectory(tr, scale):
     for i in range(4):
         ax.plot(tr["step"], tr["x"][:, 0, i], color=f"C{i}", label=f"$x_{i}$")
     ax.plot(tr["step"], tr["y"][:, 0], "k", lw=1.6, label="f(x)")
-    plot.paper_points(ax, [tr["step"][-1]] * 4, PAPER["x_hat"], label="paper x̂ (Eq. 3.6)")
+    for i in range(4):   # hollow markers in each coordinate's colour
+        plot.paper_points(ax, tr["step"][-1], PAPER["x_hat"][i], color=f"C{i}",
+                          label="paper x̂ (Eq. 3.6), hollow" if i == 0 else None)
     ax.set(xlabel="extremal-learning step", ylabel="input $x_i$ and output f(x) (arbitrary units)",
            title="single start")
     plot.legend_outside(ax)
