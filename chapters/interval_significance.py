@@ -43,10 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run  # noqa: E402
 
 from refimpl import data  # noqa: E402
+from refimpl import plotting as plot  # noqa: E402
 from refimpl.interval import significance  # noqa: E402
 from refimpl.model import mlp  # noqa: E402
 from refimpl.optim import AdamW, Adamax  # noqa: E402
-from refimpl.results import EXACT, make_results, save_figure, table, tolerance, trained, write_results  # noqa: E402
+from refimpl.results import EXACT, make_results, table, tolerance, trained, write_results  # noqa: E402
 from refimpl.train import evaluate, fit  # noqa: E402
 
 TABLE2_FRACTIONS = (0.90, 0.80, 0.75, 0.50, 0.25, 0.0)
@@ -206,40 +207,75 @@ def run_dataset(name, ds, cfg, seed, progress, ckpt_dir):
             "analysis": widths, "seconds": float(sw)}
 
 
-def plot_curves(results, out, fractions):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    colors = {"interval": "C0", "random": "C1", "magnitude": "C2"}
-    names = list(results)
-    for exp, fig_name in FIGURE_OF.items():
-        fig, axes = plt.subplots(1, len(names), figsize=(4.6 * len(names), 3.6), squeeze=False)
-        for ax, name in zip(axes[0], names):
-            c = results[name]["curves"][exp]
-            for m in METHODS:
-                label = {"interval": "interval significance", "random": "random",
-                         "magnitude": "weight magnitude"}[m]
-                ax.plot(c["nodes_removed"], c[m]["test"], "-", color=colors[m], label=f"{label} (test)")
-                ax.plot(c["nodes_removed"], c[m]["train"], "--", color=colors[m], alpha=0.7,
-                        label=f"{label} (train)")
-            ax.set_title(f"{name} ({results[name]['architecture']})")
-            ax.set_xlabel(f"nodes removed ({exp}, of {c['n_nodes']})")
-            ax.set_ylabel("error")
-            ax.set_ylim(0, 1)
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"Removal of insignificant nodes: {exp}")
-        save_figure(fig, out / f"{fig_name}.png")
-    if "cifar-10" in results:   # Fig. 8: the CIFAR-10 input layer alone
-        fig, ax = plt.subplots(figsize=(5, 3.6))
-        c = results["cifar-10"]["curves"]["input"]
+METHOD_LABEL = {"interval": "interval significance", "random": "random", "magnitude": "weight magnitude"}
+METHOD_COLOR = {"interval": "C0", "random": "C1", "magnitude": "C2"}
+EXPERIMENT_TEXT = {"input": "the input layer", "hidden 1": "the first hidden layer",
+                   "hidden 2": "the second hidden layer", "all hidden": "both hidden layers"}
+PAPER_FIGURE = {"input": "Fig. 4", "hidden 1": "Fig. 5", "hidden 2": "Fig. 6", "all hidden": "Fig. 7"}
+
+
+def fig_curves(results: dict, exp: str, scale: str, panels=None, absent=None, extra: str | None = None):
+    """Error vs. nodes removed in experiment ``exp`` (one panel per data set), paper Figs. 4-7.
+
+    ``results``: data set -> {"architecture", "curves": {exp: {"nodes_removed", "n_nodes", method: {"train",
+    "test"}}}, "table2": {"test", "test_retrained", ...}} as in results.json; ``panels``: the data sets the
+    scale asks for, in order (default: those of ``results``); ``absent``: data set -> why it was not run (its
+    panel says so). Paper values: Table 2 (all hidden nodes, 90/80/75/50/25/0 % removed, before and after
+    retraining) on the "all hidden" panels of the paper's data sets; on the other experiments Table 2's 0 %
+    column (the unpruned network's error), the only number the paper gives for them.
+    """
+    panels = list(panels or results)
+    absent = absent or {}
+    fig, axes = plot.subplots(1, len(panels), figsize=(4.3 * len(panels), 3.7), squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        if name not in results:
+            ax.set_title(plot.dataset_title(name))
+            plot.absent_panel(ax, f"{plot.dataset_title(name)} was not run: {absent.get(name, 'not run')}")
+            continue
+        r = results[name]
+        c = r["curves"][exp]
         for m in METHODS:
-            ax.plot(c["nodes_removed"], c[m]["test"], "-", color=colors[m], label=f"{m} (test)")
-            ax.plot(c["nodes_removed"], c[m]["train"], "--", color=colors[m], label=f"{m} (train)")
-        ax.set_xlabel("input features removed")
-        ax.set_ylabel("error")
-        ax.legend(fontsize=7)
-        save_figure(fig, out / "fig8_cifar10_input.png")
+            ax.plot(c["nodes_removed"], c[m]["test"], "-", color=METHOD_COLOR[m], label=f"{METHOD_LABEL[m]} (test)")
+            ax.plot(c["nodes_removed"], c[m]["train"], "--", color=METHOD_COLOR[m], alpha=0.7,
+                    label=f"{METHOD_LABEL[m]} (train)")
+        paper = PAPER_TABLE2.get(name)
+        if exp == "all hidden":
+            xs = [f * c["n_nodes"] for f in TABLE2_FRACTIONS]
+            ax.plot(xs[:-1], r["table2"]["test_retrained"], "^", color="C0", markersize=5,
+                    label="interval significance, retrained (test; our Table 2)")
+            if paper:
+                plot.paper_points(ax, xs, paper["test"], label="paper Table 2, test error")
+                plot.paper_points(ax, xs[:-1], paper["test_retrained"], marker="^",
+                                  label="paper Table 2, test error after retraining")
+        elif paper:
+            plot.paper_points(ax, [0], [paper["test"][-1]], label="paper Table 2, test error, 0 % removed")
+            plot.paper_points(ax, [0], [paper["train"][-1]], marker="s",
+                              label="paper Table 2, train error, 0 % removed")
+        note = "" if paper else "\n(not among the paper's data sets: no paper values)"
+        ax.set_title(f"{plot.dataset_title(name)}, {r['architecture']}{note}")
+        ax.set_xlabel(f"nodes removed from {EXPERIMENT_TEXT[exp]} (of {c['n_nodes']})")
+        ax.set_ylabel("error rate (fraction misclassified)")
+        ax.set_ylim(0, 1)
+    fig.suptitle(f"Removal of insignificant nodes from {EXPERIMENT_TEXT[exp]} (cf. paper {PAPER_FIGURE[exp]})")
+    fig.tight_layout()
+    plot.legend_outside(fig, ncol=3)
+    plot.data_label(fig, [n for n in panels if n in results], scale, extra)
+    return fig
+
+
+def fig_cifar10_input(results: dict, scale: str, absent=None, extra: str | None = None):
+    """Input-feature removal on CIFAR-10 alone (paper Fig. 8); a "not made" panel when CIFAR-10 was absent."""
+    fig = fig_curves(results, "input", scale, panels=["cifar-10"], absent=absent, extra=extra)
+    fig.suptitle("Removal of insignificant nodes from the input layer, CIFAR-10 (cf. paper Fig. 8)")
+    return fig
+
+
+def figures(out: Path, results: dict, panels, absent: dict, scale: str, extra: str):
+    """Write Figs. 4-7 (and Fig. 8 when CIFAR-10 is among the scale's data sets)."""
+    for exp, fig_name in FIGURE_OF.items():
+        plot.save(fig_curves(results, exp, scale, panels, absent, extra), out / f"{fig_name}.png")
+    if "cifar-10" in panels:
+        plot.save(fig_cifar10_input(results, scale, absent, extra), out / "fig8_cifar10_input.png")
 
 
 def main(argv=None):
@@ -315,8 +351,10 @@ def main(argv=None):
     notes.append("Significance reading: outputs='each' (one reverse sweep per softmax output, max over "
                  "outputs); 'all hidden' removes the same fraction from each hidden layer.")
 
-    if results:
-        plot_curves(results, out, cfg["fractions"])
+    extra = f"random: mean of {cfg['n_random']} draws"
+    if cfg["eval_train"]:
+        extra += f"; curves on ≤{cfg['eval_train']:,} train / ≤{cfg['eval_test']:,} test examples"
+    figures(out, results, wanted, dsets.absent, args.scale, extra)
     metrics = {n: {k: v for k, v in r.items() if k != "training_history"} for n, r in results.items()}
     for n, r in results.items():
         metrics[n]["training_history"] = r["training_history"] if isinstance(r["training_history"], dict) else {}

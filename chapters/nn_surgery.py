@@ -38,10 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from refimpl import plotting as plot
 from refimpl import surgery
 from refimpl.data import DatasetNotFoundError, load_dataset, subsample, train_val_split
 from refimpl.model import mlp
-from refimpl.results import EXACT, make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
+from refimpl.results import EXACT, make_results, over_seeds, table, trained, write_atomic, write_results
 from refimpl.surgery import SurgeonConfig, summarize_log, surgeon, topology, train_baseline
 from refimpl.train import evaluate
 
@@ -223,63 +224,155 @@ def table1_from_log(decision: dict) -> list[list]:
 
 # ---- figures ------------------------------------------------------------------------------------
 
-def fig_overview(results_by_ds: dict, path: Path):
-    import matplotlib.pyplot as plt
-    n = len(results_by_ds)
-    bars = [3 * len({r["topology"] for r in runs}) for runs in results_by_ds.values()]
-    fig, axes = plt.subplots(1, n, figsize=(1.5 + 0.6 * sum(bars) + 0.8 * n, 3.4), squeeze=False,
-                             gridspec_kw={"width_ratios": bars})
-    for ax, (ds, runs) in zip(axes[0], results_by_ds.items()):
-        labels, means, stds, colors = [], [], [], []
-        for topo in TOPOLOGIES:
+OURS = (("baseline", "B: baseline, equal epochs (ours, test)", "tab:gray"),
+        ("baseline_equal_compute", "B=: baseline, Surgeon's total training (ours, test)", "silver"),
+        ("surgeon", "S: Surgeon (ours, test)", "tab:blue"))
+PAPER_RUNS = 15   # Sec. 4: 15 runs per data set and topology (5 seeds x 3)
+
+
+def _topology_label(topo: str) -> str:
+    return f"{topo} ({'-'.join(str(n) for n in TOPOLOGIES[topo])})"
+
+
+def fig_overview(results_by_ds: dict, scale: str, panels=None, absent=None):
+    """Average accuracy per starting topology (S, M, L) and data set, ours beside the paper's (Fig. 2 / Table 3).
+
+    ``results_by_ds``: data set -> list of runs (results.json ``metrics.runs``); ``panels``: the data sets the
+    scale asks for, in order (default: those run); ``absent``: data set -> why it was not run (its panel says
+    so). Error bars: ± std over the n seeds of each topology (n under each group; none when n = 1); the
+    paper's hatched bars: Table 3's mean ± std over 15 runs (validation accuracy, the data sets' test split).
+    """
+    panels = list(panels or results_by_ds)
+    absent = absent or {}
+    widths = []
+    for ds in panels:
+        runs = results_by_ds.get(ds, [])
+        n_topo = len({r["topology"] for r in runs}) or 1
+        widths.append(n_topo * (5 if ds in PAPER_TABLE3 else 3) + 1)
+    fig, axes = plot.subplots(1, len(panels), figsize=(1.2 + 0.42 * sum(widths) + 1.0 * len(panels), 3.8),
+                              squeeze=False, gridspec_kw={"width_ratios": widths})
+    err_label = "± std over the n seeds of a topology (n under each group; n = 1: no bar)"
+    for ax, ds in zip(axes[0], panels):
+        ax.set_title(plot.dataset_title(ds))
+        if ds not in results_by_ds:
+            plot.absent_panel(ax, f"{plot.dataset_title(ds)} was not run: {absent.get(ds, 'not run')}")
+            continue
+        runs = results_by_ds[ds]
+        paper = PAPER_TABLE3.get(ds)
+        k = 5 if paper else 3
+        ticks, ticklabels = [], []
+        for g, topo in enumerate(t for t in TOPOLOGIES if any(r["topology"] == t for r in runs)):
             rs = [r for r in runs if r["topology"] == topo]
-            if not rs:
-                continue
-            for who, tag, col in (("baseline", "B", "tab:gray"), ("baseline_equal_compute", "B=", "silver"),
-                                  ("surgeon", "S", "tab:blue")):
-                m, s = ms([r[who]["test_accuracy"] for r in rs])
-                labels.append(f"{topo[0].upper()}:{tag}")
-                means.append(m), stds.append(s), colors.append(col)
-        ax.bar(range(len(means)), means, yerr=stds, color=colors, capsize=3)
-        ax.set_xticks(range(len(means)), labels, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_title(ds)
-        ax.set_ylabel("test accuracy")
-    fig.suptitle("Surgeon (S) vs. baseline with equal epochs (B) and with the Surgeon's total training (B=); "
-                 "L / M / S topologies (cf. Fig. 2)", y=1.06, fontsize=10)
-    save_figure(fig, path)
+            x0 = g * (k + 1)
+            stats = [ms([r[who]["test_accuracy"] for r in rs]) for who, _, _ in OURS]
+            for i, ((_, label, color), (m, _)) in enumerate(zip(OURS, stats)):
+                ax.bar(x0 + i, m, 0.9, color=color, label=label)
+            if len(rs) > 1:
+                ax.errorbar([x0 + i for i in range(3)], [m for m, _ in stats], yerr=[s for _, s in stats],
+                            fmt="none", ecolor="black", capsize=3, lw=1, label=err_label)
+            if paper:
+                pb, pbs, psu, pss = (paper[topo][j] for j in (0, 1, 2, 3))
+                err = {"ecolor": "black", "capsize": 3, "elinewidth": 1}
+                plot.paper_bars(ax, [x0 + 3], [pb], 0.9, yerr=[pbs], error_kw=err,
+                                label=f"paper B, mean ± std of {PAPER_RUNS} runs (Table 3 / Fig. 2)")
+                plot.paper_bars(ax, [x0 + 4], [psu], 0.9, hatch="xxx", yerr=[pss], error_kw=err,
+                                label=f"paper S, mean ± std of {PAPER_RUNS} runs (Table 3 / Fig. 2)")
+            ticks.append(x0 + (k - 1) / 2)
+            ticklabels.append(f"{_topology_label(topo)}\nn = {len(rs)} seed{'s' if len(rs) > 1 else ''}"
+                              + ("" if len(rs) > 1 else " (no error bar)"))
+        ax.set_xticks(ticks, ticklabels, fontsize=7.5)
+        ax.grid(axis="x", visible=False)
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("starting topology (Table 2), hidden units")
+        ax.set_ylabel("accuracy (fraction correct)")
+        if not paper:
+            ax.set_title(f"{plot.dataset_title(ds)}\n(not among the paper's data sets: no paper bars)")
+    fig.suptitle("Average accuracy per starting topology S / M / L: Surgeon (S) vs. baseline with equal epochs (B) "
+                 "and with the Surgeon's total training (B=), cf. paper Fig. 2", fontsize=10)
+    fig.tight_layout()
+    plot.legend_outside(fig, ncol=2)
+    seeds = sorted({r["seed"] for runs in results_by_ds.values() for r in runs})
+    plot.data_label(fig, [d for d in panels if d in results_by_ds], scale,
+                    f"seeds {', '.join(map(str, seeds))}; paper: validation accuracy = its test split")
+    return fig
 
 
-def fig_run(run: dict, title: str, path: Path):
-    import matplotlib.pyplot as plt
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.4, 1]})
+def fig_run(run: dict, dataset: str, scale: str, paper_figure: str):
+    """One Surgeon run (validation accuracy over epochs, both baselines) and its topology evolution.
+
+    The topology changes are numbered on a strip above the curves; the numbers are the key to the rows of
+    the topology panel on the right. Paper values: Table 3's mean Surgeon and baseline accuracy for this
+    data set and starting topology, when the paper ran it (its single-run figures show other data sets).
+    """
+    plt = plot.pyplot()
+    from matplotlib.transforms import blended_transform_factory  # noqa: PLC0415
+    topo = run["topology"]
+    fig, (ax, ax2) = plot.subplots(1, 2, figsize=(11.5, 4.4), gridspec_kw={"width_ratios": [1.4, 1]})
     b, s = run["baseline"]["val_curve"], run["surgeon"]["val_curve"]
     bc = run["baseline_equal_compute"]["val_curve"]
-    ax.plot(range(len(b), len(bc) + 1), bc[len(b) - 1:], color="tab:gray", ls=":",
-            label=f"baseline continued to the Surgeon's total training ({len(bc)} ep.)")  # equal compute
-    ax.plot(range(1, len(b) + 1), b, color="tab:gray", label="baseline")
-    ax.plot(range(len(s)), s, color="tab:blue", label="Surgeon")
-    events = run["surgeon"]["events"][1:]
-    for e in events:
-        ax.axvline(e["epoch"], color="tab:red", lw=0.8, ls="--")
-        ax.text(e["epoch"], 0.02, f" {e['label']}", rotation=90, fontsize=7, va="bottom", color="tab:red")
-    ax.set_xlabel("epoch"), ax.set_ylabel("validation accuracy"), ax.set_ylim(0, 1), ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=7)
-    ax.set_title(title)
+    ax.plot(range(1, len(b) + 1), b, color="tab:gray", label=f"baseline ({len(b)} epochs)")
+    if len(bc) > len(b):
+        ax.plot(range(len(b), len(bc) + 1), bc[len(b) - 1:], color="tab:gray", ls=":",
+                label=f"baseline continued to the Surgeon's total training ({len(bc)} epochs)")
+    ax.plot(range(len(s)), s, color="tab:blue", label="Surgeon (returned network's lineage)")
+    paper = PAPER_TABLE3.get(dataset, {}).get(topo)
+    if paper:
+        plot.paper_hline(ax, paper[2], label=f"paper Table 3: Surgeon mean {paper[2]:.2f} ({PAPER_RUNS} runs, "
+                         f"{plot.dataset_title(dataset)}, {topo})")
+        plot.paper_hline(ax, paper[0], linestyle=":", label=f"paper Table 3: baseline mean {paper[0]:.2f}")
+    events = run["surgeon"]["events"]
+    strip = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, e in enumerate(events[1:], start=1):
+        ax.axvline(e["epoch"], color="tab:red", lw=0.8, ls="--", zorder=1)
+        ax.text(e["epoch"], 1.015, str(i), transform=strip, ha="center", va="bottom", fontsize=7.5,
+                color="tab:red", clip_on=False,
+                bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "ec": "tab:red", "lw": 0.8})
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation accuracy (fraction correct)")
+    ax.set_ylim(0, 1)
+    note = "" if paper else "; not among the paper's data sets: no paper value"
+    ax.set_title(f"{plot.dataset_title(dataset)}, {topo} topology, seed {run['seed']} (cf. paper {paper_figure})"
+                 f"{note}\nred numbers: topology changes, listed on the right", fontsize=9, pad=16)
+    plot.legend_outside(ax, where="below", ncol=2)
     # topology evolution: one row per state, boxes I | hidden widths | O
-    states = run["surgeon"]["events"]
-    for row, e in enumerate(states):
-        y = len(states) - 1 - row
-        widths = ["I"] + (e["topology"].split("-") if e["topology"] != "-" else []) + ["O"]
+    for row, e in enumerate(events):
+        y = len(events) - 1 - row
+        widths = ["I"] + (e["topology"].split("-") if e["topology"] not in ("-", "") else []) + ["O"]
         for k, w in enumerate(widths):
             face = "lightgray" if w in ("I", "O") else ("#fde0c5" if w.endswith("L") else "#c6dbef")
             ax2.add_patch(plt.Rectangle((k * 1.1, y), 1.0, 0.8, facecolor=face, edgecolor="k"))
             ax2.text(k * 1.1 + 0.5, y + 0.4, w, ha="center", va="center", fontsize=8)
-        ax2.text(-0.3, y + 0.4, f"ep {e['epoch']}: {e['label']}", ha="right", va="center", fontsize=7)
-    ax2.set_xlim(-4.5, 1.1 * max(len(e["topology"].split("-")) + 2 for e in states) + 0.2)
-    ax2.set_ylim(-0.2, len(states))
-    ax2.axis("off")
-    ax2.set_title("topology evolution (L: linear layer)")
-    save_figure(fig, path)
+        key = f"start (ep {e['epoch']})" if row == 0 else f"({row}) ep {e['epoch']}: {e['label']}"
+        ax2.text(-0.3, y + 0.4, key, ha="right", va="center", fontsize=7,
+                 color="black" if row == 0 else "tab:red")
+    ax2.set_xlim(-6.0, 1.1 * max(len(e["topology"].split("-")) + 2 for e in events) + 0.2)
+    ax2.set_ylim(-0.2, len(events))
+    ax2.set_xticks([])
+    ax2.set_yticks([])
+    ax2.grid(False)
+    for spine in ax2.spines.values():
+        spine.set_visible(False)
+    ax2.set_xlabel("layers, input (I) to output (O); numbers: hidden units, L: linear")
+    ax2.set_ylabel("state, top to bottom in time")
+    ax2.yaxis.set_label_position("right")
+    ax2.set_title("topology evolution")
+    fig.tight_layout()
+    plot.data_label(fig, dataset, scale, f"seed {run['seed']}; validation: stratified hold-out of the training split")
+    return fig
+
+
+RUN_FIGURES = (("fig3_run_small", "small", "Fig. 3"), ("fig4_run_large", "large", "Fig. 4"),
+               ("fig5_run_medium", "medium", "Fig. 5"))
+
+
+def figures(out: Path, results_by_ds: dict, panels, absent: dict, scale: str):
+    """Fig. 2 over every data set of the scale; Figs. 3-5 from the first data set run."""
+    plot.save(fig_overview(results_by_ds, scale, panels, absent), out / "fig2_overview.png")
+    ds0, runs0 = next(iter(results_by_ds.items()))
+    for name, topo, paper_figure in RUN_FIGURES:
+        r = next((r for r in runs0 if r["topology"] == topo), None)
+        if r is not None:
+            plot.save(fig_run(r, ds0, scale, paper_figure), out / f"{name}.png")
 
 
 # ---- main ---------------------------------------------------------------------------------------
@@ -372,14 +465,7 @@ def main(argv=None):
                                          "|diff|"], eq16_rows, key=["operation", "position"], tolerance=EXACT)
     metrics["eq16_table1_max_abs_diff"] = max(r[-1] for r in eq16_rows)
 
-    # figures
-    if results_by_ds:
-        fig_overview(results_by_ds, out / "fig2_overview.png")
-        ds0, runs0 = next(iter(results_by_ds.items()))
-        for fig, topo in (("fig3_run_small", "small"), ("fig4_run_large", "large"), ("fig5_run_medium", "medium")):
-            r = next((r for r in runs0 if r["topology"] == topo), None)
-            if r is not None:
-                fig_run(r, f"{ds0}, {topo} topology, seed {r['seed']}", out / f"{fig}.png")
+    figures(out, results_by_ds, datasets, dsets.absent, args.scale)
 
     for ds, why in dsets.absent.items():
         notes.append(f"skipped {ds}: {why}")

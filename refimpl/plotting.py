@@ -47,7 +47,7 @@ _RC = {"axes.grid": True, "grid.alpha": 0.3, "grid.linewidth": 0.6, "axes.spines
 
 _DATASET_NAMES = {"digits": "digits (scikit-learn, 8×8)", "fashion-mnist": "Fashion-MNIST", "mnist": "MNIST",
                   "kmnist": "KMNIST", "emnist-digits": "EMNIST digits", "cifar-10": "CIFAR-10",
-                  "cifar-100": "CIFAR-100", "health": "synthetic health data (extremal Sec. 3.1)"}
+                  "cifar-100": "CIFAR-100", "mnist-rot": "MNIST_ROT", "svhn": "SVHN", "eurosat": "EuroSAT", "health": "synthetic health data (extremal Sec. 3.1)"}
 
 
 def pyplot():

@@ -107,3 +107,60 @@ def test_extremal_fig4_marks_the_papers_x_hat():
           "milp_x": np.array([0, 0, -1.0, -1.0]), "x_true": np.array([0, 0, -1.15, -1.13])}
     fig = ch.fig_trajectory(tr, "quick")
     check_figure(fig, dataset_words=("health",))
+
+
+# ---- interval_significance, nn_surgery -----------------------------------------------------------
+
+def _interval_result(rng, n_nodes=1000):
+    fr = np.linspace(0, 1, 11)
+    curve = {m: {"train": list(fr * 0.8 + 0.1), "test": list(fr * 0.8 + 0.12)} for m in ("interval", "random", "magnitude")}
+    curves = {exp: {**curve, "nodes_removed": list((fr * n_nodes).astype(int)), "n_nodes": n_nodes}
+              for exp in ("input", "hidden 1", "hidden 2", "all hidden")}
+    t2 = {k: list(rng.uniform(0.1, 0.9, 6 if k in ("train", "test") else 5))
+          for k in ("train", "test", "train_retrained", "test_retrained")}
+    return {"architecture": "784-500-500-10", "curves": curves, "table2": t2}
+
+
+def test_interval_fig7_shows_table2_and_marks_absent_data_sets():
+    ch = chapter("interval_significance")
+    results = {"fashion-mnist": _interval_result(np.random.default_rng(0))}
+    panels = ["mnist", "fashion-mnist", "mnist-rot", "cifar-10"]
+    absent = {"mnist": "not found", "mnist-rot": "no loader", "cifar-10": "not found"}
+    fig = ch.fig_curves(results, "all hidden", "paper", panels, absent)
+    assert len(plot.artists(fig, plot.ABSENT)) == 3
+    paper = plot.artists(fig.axes[1], plot.PAPER)
+    assert [len(a.get_xdata()) for a in paper] == [6, 5]   # Table 2 before / after retraining
+    check_figure(fig, dataset_words=("Fashion-MNIST", "paper scale"), absent=True)
+
+
+def _surgery_run(rng, topo, seed):
+    curve = list(np.linspace(0.1, 0.8, 31))
+    acc = lambda: float(rng.uniform(0.6, 0.9))   # noqa: E731
+    events = [{"epoch": 0, "label": "Start", "topology": "10"},
+              {"epoch": 10, "label": "Truncated SVD (rank 10)", "topology": "10L-10"},
+              {"epoch": 20, "label": "Remove layer", "topology": "10"}]
+    return {"topology": topo, "seed": seed,
+            "baseline": {"test_accuracy": acc(), "val_curve": curve[1:]},
+            "baseline_equal_compute": {"test_accuracy": acc(), "val_curve": curve[1:] + curve[1:20]},
+            "surgeon": {"test_accuracy": acc(), "val_curve": curve, "events": events}}
+
+
+def test_surgery_fig2_has_paper_bars_legend_and_absent_panel():
+    ch = chapter("nn_surgery")
+    rng = np.random.default_rng(0)
+    runs = [_surgery_run(rng, t, s) for t in ("small", "medium") for s in (6, 63)] + [_surgery_run(rng, "large", 6)]
+    fig = ch.fig_overview({"fashion-mnist": runs}, "paper", ["fashion-mnist", "cifar-10"], {"cifar-10": "not found"})
+    assert len(plot.artists(fig, plot.PAPER)) >= 6      # paper B and S for three topologies
+    assert fig.legends, "Fig. 2 needs a legend for its colours"
+    assert "n = 1 seed" in " ".join(t.get_text() for t in fig.axes[0].get_xticklabels())
+    check_figure(fig, dataset_words=("Fashion-MNIST",), absent=True)
+
+
+def test_surgery_run_figure_keeps_operation_labels_off_the_curves():
+    ch = chapter("nn_surgery")
+    fig = ch.fig_run(_surgery_run(np.random.default_rng(1), "small", 6), "fashion-mnist", "quick", "Fig. 3")
+    ax = fig.axes[0]
+    strip = [t for t in ax.texts if t.get_text() in ("1", "2")]
+    assert len(strip) == 2 and all(t.get_position()[1] > 1 for t in strip)   # above the axes, not on the data
+    assert not [t for t in ax.texts if "Remove layer" in t.get_text()]
+    check_figure(fig, dataset_words=("Fashion-MNIST",))
