@@ -2,23 +2,29 @@
 
 Measures, side by side in one run, agent steps per second of
 
-  * raw: ``ale_py.AtariVectorEnv`` stepping uniformly random actions (no network), with the same
-    number of environments and threads;
+  * raw: ``ale_py.AtariVectorEnv`` stepping uniformly random actions (no network, no seeded
+    resets; game overs auto-reset inside ``step`` as in the GA), with the same number of
+    environments and threads;
   * GA evaluation with the small net (conv 16/32/32, dense 128) and with the Nature net of Sec. 6.3:
     the scheduler of the GA, every slot playing a *different* genome (as in a generation's
-    offspring), on the CPU one forward per genome (``AgentPolicy`` groups slots by genome);
-    with ``--device gpu`` one population-batched forward over all slots (CuPy).
+    offspring): on the CPU one grouped forward over all slots (``AgentPolicy``), with
+    ``--device gpu`` one population-batched forward (CuPy).
 
-Episodes are capped at ``--steps`` agent steps and every slot starts with a seeded reset; the
-GA rates are given with and without the time spent in seeded resets (ALE reloads the ROM on a
-seeded reset, ~0.2–0.4 s per slot; the raw rate has none). Targets of issue 13: the small net ≥ 50 % of the raw rate on
-the CPU, ≥ 90 % with ``--device gpu``. Nothing here is asserted.
+The three are interleaved ``--reps`` times (raw, small, Nature, raw, ...) and each GA rate is
+divided by the raw rate of its own repetition; the median ratio and its range are printed, with
+the load average before and after (other processes on the machine skew every rate). Episodes
+are capped at ``--steps`` agent steps, two per slot, each starting with a seeded reset (ALE
+rebuilds the emulator on a seeded reset, ~0.1 s of one core, see ``atari_env``; the raw loop has
+none). A breakdown line per net says where the GA's wall time went: seeded resets, the policy
+(network forward), ``env.step``, and the scheduler's own Python. Targets of issue 13: the small
+net ≥ 50 % of the raw rate on the CPU, ≥ 90 % with ``--device gpu``. Nothing here is asserted.
 
-    python benchmarks/atari.py [--game frostbite] [--envs 8] [--threads 2] [--steps 300] [--device cpu|gpu]
+    python benchmarks/atari.py [--game frostbite] [--envs 8] [--threads 2] [--steps 300] [--reps 3] [--device cpu|gpu]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -28,23 +34,26 @@ import numpy as np
 def raw_rate(game, envs, threads, steps):
     import ale_py
     env = ale_py.AtariVectorEnv(game, envs, num_threads=threads, reward_clipping=False, autoreset_mode="SameStep")
-    env.reset(seed=np.arange(envs))
+    env.reset()
     rng = np.random.default_rng(0)
     n = env.single_action_space.n
-    t = time.perf_counter()
-    for _ in range(steps):
+    for _ in range(10):                                  # warm-up
         env.step(rng.integers(0, n, envs))
-    rate = steps * envs / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for _ in range(2 * steps):                           # as many agent steps as the GA's 2 x envs x steps
+        env.step(rng.integers(0, n, envs))
+    rate = 2 * steps * envs / (time.perf_counter() - t)
     env.close()
     return rate, n
 
 
 def ga_rate(game, envs, threads, steps, net, n_actions, device):
+    """(agent steps/s, breakdown dict of seconds) for 2 x envs distinct genomes."""
     from refimpl.thesis import atari_env, atari_net
     spec = atari_net.NetSpec(n_actions, net)
     builder = atari_net.GenomeBuilder(spec, 0.005, cache_size=4 * envs)
     ev = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, builder, device=device),
-                      atari_env.EnvSettings(num_envs=envs, num_threads=threads))
+                             atari_env.EnvSettings(num_envs=envs, num_threads=threads))
     jobs = [(((1000 + i,),), i) for i in range(2 * envs)]   # two episodes per slot, all distinct genomes
     for g, _ in jobs:
         builder.build(g[0])
@@ -52,7 +61,9 @@ def ga_rate(game, envs, threads, steps, net, n_actions, device):
     _, lengths = ev.evaluate(jobs, max_steps=steps)
     dt = time.perf_counter() - t
     ev.close()
-    return lengths.sum() / dt, lengths.sum() / (dt - ev.reset_seconds)
+    parts = {"reset": ev.reset_seconds, "forward": ev.act_seconds, "step": ev.step_seconds}
+    parts["python"] = dt - sum(parts.values())
+    return lengths.sum() / dt, {k: v / dt for k, v in parts.items()}, lengths.sum() / (dt - ev.reset_seconds)
 
 
 def main(argv=None):
@@ -61,6 +72,7 @@ def main(argv=None):
     p.add_argument("--envs", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--reps", type=int, default=3)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     args = p.parse_args(argv)
     if args.device == "gpu":
@@ -68,14 +80,32 @@ def main(argv=None):
         if not gpu_available():
             print("error: --device gpu needs CuPy and a CUDA device; the GPU benchmark did not run", file=sys.stderr)
             return 2
-    raw, n_actions = raw_rate(args.game, args.envs, args.threads, args.steps)
-    print(f"{args.game}, {args.envs} envs, {args.threads} threads, device {args.device}")
-    print(f"raw AtariVectorEnv, random actions: {raw:8.0f} agent steps/s ({4 * raw:.0f} frames/s)")
-    for net in ("small", "nature"):
-        r, r_steps = ga_rate(args.game, args.envs, args.threads, args.steps, net, n_actions, args.device)
-        print(f"GA evaluation, {net:6s} net:        {r:8.0f} agent steps/s = {100 * r / raw:5.1f} % of raw; "
-              f"without the seeded resets {r_steps:6.0f} = {100 * r_steps / raw:5.1f} % "
-              f"(target {'>= 90' if args.device == 'gpu' else '>= 50' if net == 'small' else 'none'})")
+    load0 = os.getloadavg()
+    nets = ("small", "nature")
+    raws, rates = [], {n: [] for n in nets}
+    for _ in range(args.reps):
+        raw, n_actions = raw_rate(args.game, args.envs, args.threads, args.steps)
+        raws.append(raw)
+        for net in nets:
+            rates[net].append((*ga_rate(args.game, args.envs, args.threads, args.steps, net, n_actions, args.device),
+                               raw))
+    load1 = os.getloadavg()
+    print(f"{args.game}, {args.envs} envs, {args.threads} threads, device {args.device}, {args.reps} interleaved "
+          f"repetitions of {2 * args.envs} episodes capped at {args.steps} steps; {os.cpu_count()} CPUs")
+    print(f"load average (1/5/15 min) before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "
+          f"after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}")
+    print(f"raw AtariVectorEnv, random actions: median {np.median(raws):6.0f} agent steps/s "
+          f"(range {min(raws):.0f}-{max(raws):.0f}; {4 * np.median(raws):.0f} frames/s)")
+    for net in nets:
+        r = np.array([x[0] for x in rates[net]])
+        ratio = np.array([x[0] / x[3] for x in rates[net]])
+        ratio_nr = np.array([x[2] / x[3] for x in rates[net]])
+        share = {k: np.median([x[1][k] for x in rates[net]]) for k in rates[net][0][1]}
+        target = ">= 90 %" if args.device == "gpu" else ">= 50 %" if net == "small" else "none"
+        print(f"GA evaluation, {net:6s} net: median {np.median(r):6.0f} agent steps/s = {100 * np.median(ratio):5.1f} % "
+              f"of raw (range {100 * ratio.min():.1f}-{100 * ratio.max():.1f} %; target {target}); "
+              f"without the seeded resets {100 * np.median(ratio_nr):5.1f} %")
+        print(f"  wall time: " + ", ".join(f"{k} {100 * v:4.1f} %" for k, v in share.items()))
     return 0
 
 

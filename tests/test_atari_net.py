@@ -43,6 +43,26 @@ def test_forward_shapes_and_population_path_agree():
         np.testing.assert_allclose(q[p], an.forward(spec, thetas[p], obs[p]), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("net", ["small", "nature"])
+def test_grouped_forward_is_bit_identical_to_one_forward_per_genome(net):
+    """The scheduler's CPU path: one im2col per layer for all slots, one product per genome."""
+    from threadpoolctl import threadpool_limits
+    spec = an.NetSpec(18, net)
+    b = an.GenomeBuilder(spec, 0.005)
+    thetas = [b.build(g) for g in [(1,), (1, 2), (3,), (4, 5, 6)]]
+    sizes = [1, 3, 2, 1]
+    obs = np.random.default_rng(0).integers(0, 256, (7, 4, 84, 84), dtype=np.uint8)
+    obs[3:] *= obs[3:] > 180          # mostly black frames too, as in play
+    with threadpool_limits(1):        # as in Evaluator.evaluate
+        ref = np.concatenate([an.forward(spec, t, obs[s0:s0 + n])
+                              for t, s0, n in zip(thetas, np.cumsum([0] + sizes[:-1]), sizes)])
+        got = an.grouped_forward(spec, [an.inference_weights(spec, t) for t in thetas], sizes, obs)
+    assert got.shape == (7, 18) and got.dtype == np.float32
+    assert np.array_equal(got, ref)
+    with pytest.raises(ValueError, match="sum to the batch"):
+        an.grouped_forward(spec, [an.inference_weights(spec, thetas[0])], [2], obs)
+
+
 def test_reconstruction_is_bit_identical_and_order_independent():
     spec = an.NetSpec(18, "small")
     genomes = [(5,), (5, 11), (5, 11, 12), (6, 11), (5, 12)]

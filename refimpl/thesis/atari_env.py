@@ -9,11 +9,23 @@ destroy the game scores used as fitness).
 
 :class:`Evaluator` is the scheduler. It takes a list of jobs ``(agent, episode_seed)``, keeps them
 in a queue, and runs them on S environment slots: each step it gathers the active slots'
-observations, asks the :class:`AgentPolicy` for actions (one forward per distinct genome on the
-CPU, one population-batched forward on a GPU), steps all slots, accumulates the unclipped rewards
+observations, asks the :class:`AgentPolicy` for actions (one grouped forward on the CPU, one
+population-batched forward on a GPU), steps all slots, accumulates the unclipped rewards
 and agent steps, and refills a slot whose episode ended (game over, or the agent-step cap of
 training episodes: 3,000) with the next job through a seeded partial reset. Results come back in
 job order, so the same (agent, seed) gives the same return whatever slot it ran in.
+
+Why every episode pays a seeded reset (ale-py 0.12, ``src/ale/vector/preprocessed_env.cpp``): a
+seeded reset sets ALE's ``random_seed``, reseeds the slot's no-op generator (``std::mt19937``) and
+reloads the ROM (``ALEInterface::loadROM``: a new console, whose emulator RNG has a fixed seed,
+and a new ``StellaEnvironment``), then ``reset_game``, one FIRE frame and the no-op frames. The
+start state is thus a function of the seed alone. The reload costs ~0.1 s of one core, ~80 % of
+it in ``PhosphorBlend::makeAveragePalette`` (a colour table rebuilt on every load); the raw
+emulator loop never pays it. An unseeded reset (``reset_game`` alone, ~5 ms) would draw the
+no-op count from the slot's generator where the slot's previous episodes left it, and restarts
+the emulator without reinitialising it (its RAM and RNG carry over), so an episode would depend
+on what its slot played before; the scheduler does not use it. ``Evaluator.reset_seconds``,
+``act_seconds`` and ``step_seconds`` say where the time went (``benchmarks/atari.py``).
 
 Budget accounting: every agent step of every job is counted once (``Evaluator.steps``), and the
 emulator frames are 4× that (frame skip). Slots left idle at the end of a batch are stepped but
@@ -22,7 +34,7 @@ not counted.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
@@ -86,7 +98,9 @@ class EnvSettings:
 
 def make_vector_env(game: str, settings: EnvSettings, num_envs: int | None = None):
     """An ``ale_py.AtariVectorEnv`` with ``settings`` and ``reward_clipping=False``; all slots reset
-    with seeds 0..S−1 (the scheduler reseeds each slot before using it)."""
+    once without a seed, as ALE requires before any partial reset. That reset is cheap (a seeded
+    one rebuilds the emulator, see :class:`Evaluator`) and its no-op draws are not reproducible,
+    which does not matter: the scheduler reseeds each slot before using it."""
     ale_py = require_ale()
     n = settings.num_envs if num_envs is None else num_envs
     env = ale_py.AtariVectorEnv(
@@ -95,7 +109,7 @@ def make_vector_env(game: str, settings: EnvSettings, num_envs: int | None = Non
         stack_num=settings.stack, maxpool=True, grayscale=True, img_height=84, img_width=84,
         repeat_action_probability=settings.repeat_action_probability, use_fire_reset=settings.fire_reset,
         episodic_life=settings.episodic_life, full_action_space=False)
-    env.reset(seed=np.arange(n))
+    env.reset()
     return env
 
 
@@ -104,9 +118,11 @@ class AgentPolicy:
 
     An *agent* is a tuple of genomes (one genome: a single network; three: the ensemble of Sec.
     6.3, whose action values are averaged before the argmax), or :data:`RANDOM`.
-    ``device="cpu"`` groups the slots by agent and runs one :func:`atari_net.forward` per distinct
-    genome over its slots (real batching when many episodes of one agent run, as in
-    re-evaluations and the final protocol). ``device="gpu"`` runs one
+    ``device="cpu"`` groups the slots by agent: the single-genome agents go through one
+    :func:`atari_net.grouped_forward` (one im2col per layer for all their slots, one product per
+    distinct genome on its slots: real batching when many episodes of one agent run, as in
+    re-evaluations and the final protocol), bit-identical to one :func:`atari_net.forward` per
+    genome; ensembles run :meth:`values`. ``device="gpu"`` runs one
     :func:`atari_net.population_forward` over all slots' genomes (CuPy).
     """
 
@@ -118,6 +134,18 @@ class AgentPolicy:
             _require_gpu()  # GPUUnavailableError now, not in the middle of a run
         self.spec, self.builder, self.device = spec, builder, device
         self._dev_cache: dict = {}
+        self._inf_cache: OrderedDict = OrderedDict()  # genome -> atari_net.inference_weights (CPU)
+
+    def _weights(self, genome):
+        key = tuple(genome)
+        w = self._inf_cache.get(key)
+        if w is None:
+            w = self._inf_cache[key] = atari_net.inference_weights(self.spec, self.builder.build(genome))
+            while len(self._inf_cache) > max(64, self.builder.cache_size):
+                self._inf_cache.popitem(last=False)
+        else:
+            self._inf_cache.move_to_end(key)
+        return w
 
     def _theta(self, genome):
         theta = self.builder.build(genome)
@@ -151,6 +179,13 @@ class AgentPolicy:
         groups: dict = {}
         for i, a in enumerate(agents):
             groups.setdefault(a, []).append(i)
+        single = [a for a in groups if len(a) == 1]
+        if self.device == "cpu" and single:
+            order = np.concatenate([groups[a] for a in single])
+            q = atari_net.grouped_forward(self.spec, [self._weights(a[0]) for a in single],
+                                          [len(groups[a]) for a in single], obs[order])
+            actions[order] = np.argmax(q, axis=1)
+            groups = {a: idx for a, idx in groups.items() if len(a) != 1}
         for a, idx in groups.items():
             actions[idx] = np.argmax(self.values(a, obs[idx]), axis=1)
         return actions
@@ -169,7 +204,8 @@ class Evaluator:
         self.n_actions = int(self.env.single_action_space.n)
         self.steps = 0
         self.episodes = 0
-        self.reset_seconds = 0.0  # time in seeded resets (ALE reloads the ROM: ~0.2-0.4 s per slot)
+        # wall time (perf_counter seconds) in seeded resets, in the policy, and in env.step
+        self.reset_seconds = self.act_seconds = self.step_seconds = 0.0
 
     @property
     def frames(self) -> int:
@@ -224,10 +260,14 @@ class Evaluator:
                 for s in active:
                     if s in rngs and tuple(jobs[slot_job[s]][0]) == RANDOM:
                         actions[s] = rngs[s].integers(self.n_actions)
+                t0 = time.perf_counter()
                 if net_slots:
                     actions[net_slots] = self.policy.act([tuple(jobs[slot_job[s]][0]) for s in net_slots],
                                                          obs[net_slots])
+                t1 = time.perf_counter()
                 obs, r, term, trunc, _ = env.step(actions)
+                self.step_seconds += time.perf_counter() - t1
+                self.act_seconds += t1 - t0
                 jidx = slot_job[active]
                 returns[jidx] += r[active]
                 lengths[jidx] += 1
