@@ -56,7 +56,8 @@ from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, r
 from refimpl import data  # noqa: E402
 from refimpl.accountability import (CODE_INIT, TEXT_INIT, NetworkObjective, UserIntent, asa_search,  # noqa: E402
                                     expected_restart_gain, paper_model, restart_search)
-from refimpl.results import (EXACT, make_results, over_seeds, save_figure, table, trained,  # noqa: E402
+from refimpl import plotting as plot  # noqa: E402
+from refimpl.results import (EXACT, make_results, over_seeds, table, trained,  # noqa: E402
                              write_atomic, write_results)
 from refimpl.accountability import verify  # noqa: E402
 
@@ -261,69 +262,190 @@ def summarize(res: dict) -> dict:
             "asa": rows, "asa_best_delta": best_d, "asa_best_gain": rows[best_d]["gain"]}
 
 
-def figures(out: Path, summaries: dict, deltas, n_restart_budget, data_desc: dict):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+FAMILIES = ("MNIST", "FMNIST")
+HIDDEN_COLORS = {"1": "tab:blue", "2": "tab:orange", "4": "tab:green"}
 
-    families = [f for f in ("MNIST", "FMNIST") if any(k.startswith(f + "-") for k in summaries)]
-    colors = {"1": "tab:blue", "2": "tab:orange", "4": "tab:green"}
 
-    def per_family(draw, xlabel, title, ylim=(None, None)):
-        """One panel per data-set family; ``draw(ax, name, summary, color)`` for each of its models."""
-        fig, axes = plt.subplots(1, len(families), figsize=(5.2 * len(families), 3.8), squeeze=False)
-        for ax, fam in zip(axes[0], families):
-            for name, s in summaries.items():
-                if name.startswith(fam + "-"):
-                    draw(ax, name, s, colors[name.split("-")[1]])
-            ax.set(xlabel=xlabel, ylabel="gain of accuracy (%)", title=f"{title}: {data_desc.get(fam, fam)}", ylim=ylim)
-            ax.legend(fontsize=7)
-        return fig
+def _family_axes(summaries, absent, ncols_per=1, width=5.0, height=3.8, sharey=False):
+    """One panel per data-set family that ran or was absent; returns (fig, [(family, ax)])."""
+    fams = [f for f in FAMILIES if any(k.startswith(f + "-") for k in summaries) or f in (absent or {})]
+    fig, axes = plot.subplots(1, len(fams), figsize=(width * len(fams), height), squeeze=False, sharey=sharey)
+    return fig, list(zip(fams, axes[0]))
 
-    # Fig. 4: best gain per δ
-    def gain_per_delta(ax, name, s, color):
-        g = [100 * s["asa"][d]["gain"] for d in deltas]
-        ax.plot(deltas, g, "o-", color=color, label=f"{name} δ-search")
-        i = int(np.argmax(g))
-        ax.plot([deltas[i]], [g[i]], "^", color=color, ms=12)
-        eg = [100 * s["asa"][d]["restart_expected_gain"] for d in deltas]
-        ax.plot(deltas, eg, "--", color=color, alpha=0.7, label=f"{name} restarts (same budget)")
 
-    save_figure(per_family(gain_per_delta, "δ", "Fig. 4-like", ylim=(-0.1, None)), out / "fig4_gain_vs_delta.png")
+def _layers(name):
+    h = name.split("-")[1]
+    return f"{h} hidden layer{'s' * (h != '1')}"
 
-    # Figs. 5–6: gain over trials at δ = 0.0025 / 0.003
-    for fig_no, d in ((5, 0.0025), (6, 0.003)):
-        if d not in deltas:
+
+def _family_title(fam, data_desc):
+    return f"{fam} models\n{data_desc.get(fam, fam)}"
+
+
+def _paper_gain_lines(ax, fam, summaries):
+    """The paper's best gain per model (Sec. 6.2, RQ2; 50 trials, best δ), black dashed, named at the right."""
+    for name in summaries:
+        if name.startswith(fam + "-"):
+            p = PAPER_GAIN_PCT[name]
+            plot.paper_hline(ax, p, label="paper best gain, 50 trials (Sec. 6.2 RQ2)", linewidth=0.9)
+            ax.annotate(f"paper {name}: {p:.2f} %", xy=(1.0, p), xycoords=("axes fraction", "data"),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7,
+                        color=HIDDEN_COLORS[name.split("-")[1]], annotation_clip=False)
+
+
+def _absent(ax, fam, absent, data_desc):
+    plot.absent_panel(ax, absent[fam])
+    ax.set_title(f"{fam} models")
+
+
+def _data_label(fig, summaries, datasets, scale, extra):
+    """The data sets of the families that have models in ``summaries`` (absent ones say so in their panel)."""
+    ran = [f for f in FAMILIES if any(k.startswith(f + "-") for k in summaries)]
+    plot.data_label(fig, [datasets.get(f, f) for f in ran], scale, extra)
+
+
+def fig_gain_vs_delta(summaries, deltas, datasets, scale, *, data_desc=None, absent=None, n_trials=None):
+    """Fig. 4 (RQ1): the best gain of one δ-search per δ, per model, beside the restarts at the same budget.
+
+    ``summaries``: model name → {"asa": {δ: {"gain", "restart_expected_gain"}}} (fractions);
+    ``datasets``: family → data-set key; ``absent``: family → why its panel could not be made.
+    """
+    data_desc, absent = data_desc or {}, absent or {}
+    fig, panels = _family_axes(summaries, absent, width=5.6)
+    for fam, ax in panels:
+        if fam in absent:
+            _absent(ax, fam, absent, data_desc)
             continue
+        names = [n for n in summaries if n.startswith(fam + "-")]
+        gains = {n: [100 * summaries[n]["asa"][d]["gain"] for d in deltas] for n in names}
+        for n in names:   # drawn in this order so that the legend reads by column
+            ax.plot(deltas, gains[n], "o-", color=HIDDEN_COLORS[n.split("-")[1]], ms=4, label=f"δ-search, {_layers(n)}")
+        for n in names:
+            eg = [100 * summaries[n]["asa"][d]["restart_expected_gain"] for d in deltas]
+            ax.plot(deltas, eg, ":", color=HIDDEN_COLORS[n.split("-")[1]], lw=1.6,
+                    label=f"restarts, expected at equal trials, {_layers(n)}")
+        for n in names:
+            i = int(np.argmax(gains[n]))
+            ax.plot([deltas[i]], [gains[n][i]], "^", color=HIDDEN_COLORS[n.split("-")[1]], ms=10, mec="k", mew=0.6,
+                    label="δ of the model's highest gain (the paper's upward triangles)")
+        _paper_gain_lines(ax, fam, summaries)
+        ax.set(xlabel="step size δ (added to every weight and bias of a layer)", ylabel="gain of training accuracy (percentage points)",
+               title=_family_title(fam, data_desc))
+    fig.tight_layout()
+    plot.legend_outside(fig, ncol=3)
+    budget = f"{n_trials} trials per δ-search; " if n_trials else ""
+    _data_label(fig, summaries, datasets, scale, budget + "paper: MNIST / Fashion-MNIST, 50 trials")
+    return fig
 
-        def gain_per_trial(ax, name, s, color, d=d):
-            c = 100 * np.array(s["asa"][d]["curve"])
-            ax.plot(np.arange(1, len(c) + 1), c, "o-", color=color, label=f"{name} δ-search")
-            i = int(np.argmax(c))
-            ax.plot([i + 1], [c[i]], "^", color=color, ms=12)
-            accs = s["restart_accuracies"]
-            n = min(len(accs), n_restart_budget)
-            eg = [100 * expected_restart_gain(accs[0], accs[1:], k) for k in range(1, n + 1)]
-            ax.plot(np.arange(1, n + 1), eg, "--", color=color, alpha=0.7, label=f"{name} restarts (expected)")
 
-        save_figure(per_family(gain_per_trial, "trial", f"Fig. {fig_no}-like, δ = {d}"),
-                    out / f"fig{fig_no}_trials_delta{d}.png")
-    # Fig. 1-like: seed variance
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    names = list(summaries)
-    for i, name in enumerate(names):
-        a = 100 * np.array(summaries[name]["restart_accuracies"])
-        ax.scatter(np.full(a.size, i) + np.linspace(-0.15, 0.15, a.size), a, s=12)
-        ax.plot([i - 0.25, i + 0.25], [a[0]] * 2, "k-", lw=1)
-    ax.set_xticks(range(len(names)), names)
-    ax.set(ylabel="training accuracy (%)", title="Seed variance (Sec. 2): same model, different seeds (bar = first run)\n"
-           + "; ".join(f"{k} = {v}" for k, v in data_desc.items()))
-    save_figure(fig, out / "fig1_seed_variance.png")
-    # RQ3
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.bar(names, [summaries[n]["seconds_per_iteration"] for n in names])
-    ax.set(ylabel="seconds per iteration (one training)", title="RQ3: time per iteration")
-    save_figure(fig, out / "rq3_time_per_iteration.png")
+def fig_gain_over_trials(summaries, delta, n_trials, datasets, scale, *, fig_no, data_desc=None, absent=None):
+    """Figs. 5–6 (RQ2): the running best gain over the trials of the δ-search at ``delta``, per model, beside
+    the restarts' expected best-of-k gain (exact, from the pool of restarts; ``expected_restart_gain``).
+
+    ``summaries``: model name → {"asa": {δ: {"curve"}}, "restart_accuracies"} (fractions).
+    """
+    data_desc, absent = data_desc or {}, absent or {}
+    fig, panels = _family_axes(summaries, absent, width=5.6)
+    for fam, ax in panels:
+        if fam in absent:
+            _absent(ax, fam, absent, data_desc)
+            continue
+        names = [n for n in summaries if n.startswith(fam + "-")]
+        curves = {n: 100 * np.asarray(summaries[n]["asa"][delta]["curve"]) for n in names}
+        for n in names:   # drawn in this order so that the legend reads by column
+            ax.plot(np.arange(1, curves[n].size + 1), curves[n], "o-", color=HIDDEN_COLORS[n.split("-")[1]], ms=3.5,
+                    label=f"δ-search (best so far), {_layers(n)}")
+        for n in names:
+            accs = summaries[n]["restart_accuracies"]
+            k = np.arange(1, min(len(accs), n_trials) + 1)
+            eg = [100 * expected_restart_gain(accs[0], accs[1:], int(j)) for j in k]
+            ax.plot(k, eg, ":", color=HIDDEN_COLORS[n.split("-")[1]], lw=1.6,
+                    label=f"restarts, expected best of k, {_layers(n)}")
+        for n in names:
+            i = int(np.argmax(curves[n]))
+            ax.plot([i + 1], [curves[n][i]], "^", color=HIDDEN_COLORS[n.split("-")[1]], ms=10, mec="k", mew=0.6,
+                    label="first trial at the model's highest gain (the paper's upward triangles)")
+        _paper_gain_lines(ax, fam, summaries)
+        ax.set(xlabel="trial k (one trial = one training)", ylabel="gain of training accuracy (percentage points)",
+               title=_family_title(fam, data_desc))
+    fig.suptitle(f"Fig. {fig_no}-like: δ = {delta}", fontsize=10)
+    fig.tight_layout()
+    plot.legend_outside(fig, ncol=3)
+    pool = max((len(s["restart_accuracies"]) - 1 for s in summaries.values()), default=0)
+    _data_label(fig, summaries, datasets, scale, f"restarts: expected best of k random initializations, exact over a pool of "
+                f"{pool} restarts; paper: 50 trials")
+    return fig
+
+
+def fig_seed_variance(summaries, datasets, scale, *, data_desc=None, absent=None):
+    """Sec. 2 / Fig. 1: the training accuracy of one model over many initialization seeds, per model,
+    beside the accuracy the paper reports for that model (Sec. 6.1)."""
+    data_desc, absent = data_desc or {}, absent or {}
+    fig, panels = _family_axes(summaries, absent, width=4.6)
+    for fam, ax in panels:
+        if fam in absent:
+            _absent(ax, fam, absent, data_desc)
+            continue
+        names = [n for n in summaries if n.startswith(fam + "-")]
+        for i, name in enumerate(names):
+            a = 100 * np.asarray(summaries[name]["restart_accuracies"])
+            c = HIDDEN_COLORS[name.split("-")[1]]
+            ax.scatter(np.full(a.size, i) + np.linspace(-0.15, 0.15, a.size), a, s=12, color=c,
+                       label="one initialization seed")
+            ax.plot([i - 0.25, i + 0.25], [a[0]] * 2, "k-", lw=1.2, label="first run (seed of the searches)")
+        plot.paper_points(ax, range(len(names)), [PAPER_BASE_ACC_PCT[n] for n in names], marker="D",
+                          label="paper model accuracy (Sec. 6.1)")
+        ax.set_xticks(range(len(names)), names)
+        ax.set(xlabel="model (hidden layers of 256)", ylabel="training accuracy (%)", title=_family_title(fam, data_desc))
+    fig.suptitle("Seed variance (Sec. 2, Fig. 1): the same model trained from different initialization seeds",
+                 fontsize=10)
+    fig.tight_layout()
+    plot.legend_outside(fig)
+    _data_label(fig, summaries, datasets, scale, "accuracy on the training data")
+    return fig
+
+
+def fig_time(summaries, deltas, n_trials, datasets, scale, *, data_desc=None, absent=None):
+    """RQ3: seconds per iteration (one training) and per δ-search, per model. The paper only announces this
+    measurement and reports no time; the figure says so in every panel."""
+    data_desc, absent = data_desc or {}, absent or {}
+    fig, panels = _family_axes(summaries, absent, width=4.6, sharey=True)
+    for fam, ax in panels:
+        if fam in absent:
+            _absent(ax, fam, absent, data_desc)
+            continue
+        names = [n for n in summaries if n.startswith(fam + "-")]
+        x = np.arange(len(names))
+        it = [summaries[n]["seconds_per_iteration"] for n in names]
+        srch = [float(np.mean([summaries[n]["asa"][d]["seconds"] for d in deltas])) for n in names]
+        ax.bar(x - 0.2, it, 0.4, color="tab:blue", label="one iteration (one training)")
+        ax.bar(x + 0.2, srch, 0.4, color="tab:gray", label=f"one δ-search ({n_trials} trials), mean over δ")
+        ax.set_yscale("log")
+        ax.set_ylim(top=8 * max(srch + it))   # room for the note above the bars
+        ax.set_xticks(x, names)
+        ax.text(0.02, 0.98, "paper: no time reported\n(RQ3 only announces the measurement)", transform=ax.transAxes,
+                ha="left", va="top", fontsize=7, gid=plot.PAPER)
+        ax.set(xlabel="model", ylabel="wall-clock seconds (log scale)", title=_family_title(fam, data_desc))
+    fig.suptitle("RQ3: time per iteration (CPU, one BLAS thread)", fontsize=10)
+    fig.tight_layout()
+    plot.legend_outside(fig)
+    _data_label(fig, summaries, datasets, scale, "wall-clock time on the machine that ran it")
+    return fig
+
+
+def figures(out: Path, summaries: dict, deltas, n_trials, datasets: dict, scale: str, data_desc: dict,
+            absent: dict):
+    """Write the chapter's figures (``summaries``: the text reading at --seed; ``datasets``: family → data-set key;
+    ``absent``: family → why its panels could not be made)."""
+    kw = dict(data_desc=data_desc, absent=absent)
+    plot.save(fig_gain_vs_delta(summaries, deltas, datasets, scale, n_trials=n_trials, **kw),
+              out / "fig4_gain_vs_delta.png")
+    for fig_no, d in ((5, 0.0025), (6, 0.003)):
+        if d in deltas:
+            plot.save(fig_gain_over_trials(summaries, d, n_trials, datasets, scale, fig_no=fig_no, **kw),
+                      out / f"fig{fig_no}_trials_delta{d}.png")
+    plot.save(fig_seed_variance(summaries, datasets, scale, **kw), out / "fig1_seed_variance.png")
+    plot.save(fig_time(summaries, deltas, n_trials, datasets, scale, **kw), out / "rq3_time_per_iteration.png")
 
 
 def main(argv=None):
@@ -578,7 +700,9 @@ def main(argv=None):
         print(f"\nADNN spec: {v.spec.to_text()}\n  -> {v.message}")
         verdicts.append(v.to_dict() | {"search": None})
 
-    figures(out, text_summ, deltas, cfg["n_trials"], {k: v.split(" (")[0] for k, v in data_desc.items()})
+    figures(out, text_summ, deltas, cfg["n_trials"], {f: family_data[f] for f in data_desc}, args.scale,
+            data_desc, {f: f"{plot.dataset_title(family_data[f])} files not found\n(`refimpl data get {family_data[f]}`)"
+                        for f in families if family_data[f] in dsets.absent})
     notes += [
         "Reading followed by default: the text (ReLU hidden layers, Keras-default glorot_uniform weights and "
         "zero biases, δ really shifts a fixed initial draw, Algorithm 1's acceptance rule acts). The authors' code "

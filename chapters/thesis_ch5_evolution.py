@@ -50,7 +50,8 @@ from refimpl.thesis import ea, population
 from refimpl.data import DatasetNotFoundError, load_dataset, load_digits, train_val_split
 from refimpl.thesis.ea import EAConfig
 from refimpl.optim import Adam
-from refimpl.results import EXACT, make_results, over_seeds, save_figure, table, tolerance, write_atomic, write_results
+from refimpl import plotting as plot
+from refimpl.results import EXACT, make_results, over_seeds, table, tolerance, write_atomic, write_results
 from refimpl.train import evaluate, fit
 
 CHAPTER = "thesis_ch5"
@@ -174,7 +175,9 @@ class Runner:
                 validation=(x_val, y_val), progress=self.progress, desc=f"Adam rep {rep}")
         out = {"val_accuracy": r.history["val_accuracy"][-1],
                "test_accuracy": evaluate(self.model, r.params, x_te, y_te)["accuracy"], "epochs": epochs,
-               "steps": epochs * math.ceil(len(y_tr) / batch)}
+               "steps": epochs * math.ceil(len(y_tr) / batch),
+               "history": {"step": [(e + 1) * math.ceil(len(y_tr) / batch) for e in range(epochs)],
+                           "val_accuracy": r.history["val_accuracy"]}}
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
             write_atomic(self.cache / f"{key}.json", json.dumps(out))
@@ -210,115 +213,193 @@ def mwu_greater(a, b) -> float | None:
 # Figures
 # ------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _box_label(fig, dataset, scale, reps, extra=None):
+    text = f"{reps} repetitions per box (box: quartiles, line: median, whiskers: full range)"
+    plot.data_label(fig, dataset, scale, text + (f"; {extra}" if extra else ""))
 
 
-def fig_5_1(res, sc, path, dataset):
-    plt = _plt()
+def _boxes(ax, groups, positions=None, **kwargs):
+    return ax.boxplot(groups, positions=positions, whis=(0, 100), **kwargs)
+
+
+def fig_5_1(res, sc, dataset, scale):
+    """Fig. 5.1: validation accuracy over batch size, per λ (rows) and α (columns), on one shared y-scale.
+
+    ``res``: (λ, α, batch) → validation accuracies of the repetitions. The thesis prints no number for this
+    figure; its best median validation accuracy (97.3 %, Sec. 5.3.4) is drawn in every panel for scale.
+    """
     lams, alphas, batches = sc["lambdas"], sc["alphas"], sc["batches"]
-    fig, axes = plt.subplots(len(lams), len(alphas), figsize=(3.2 * len(alphas), 2.8 * len(lams)),
-                             sharey=True, squeeze=False)
+    fig, axes = plot.subplots(len(lams), len(alphas), figsize=(3.4 * len(alphas) + 1.5, 2.8 * len(lams)),
+                              sharey=True, squeeze=False)
     for i, lam in enumerate(lams):
         for j, a in enumerate(alphas):
             ax = axes[i][j]
-            ax.boxplot([res[(lam, a, b)] for b in batches], whis=(0, 100), tick_labels=[str(b) for b in batches])
+            _boxes(ax, [res[(lam, a, b)] for b in batches], tick_labels=[str(b) for b in batches])
+            plot.paper_hline(ax, PAPER["fig_5_3_best"]["uniform p_C=0.75 constant σ"],
+                             label="thesis: best median validation accuracy, 97.3 %\n(Sec. 5.3.4, MNIST, λ = 1000, "
+                                   "batch 512)")
             ax.set_title(f"λ = {lam}, α = {a}", fontsize=9)
-            if i == len(lams) - 1:
-                ax.set_xlabel("batch size")
-            if j == 0:
-                ax.set_ylabel("validation accuracy")
-    fig.suptitle(f"Fig. 5.1 ({dataset}): batch size × α × λ", fontsize=10)
+            ax.set_xlabel("batch size (images per fitness evaluation)")
+            ax.set_ylabel("validation accuracy (fraction)")
+            ax.tick_params(labelleft=True)
+    fig.suptitle("Fig. 5.1: batch size × fitness inheritance α × population λ", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot.legend_outside(axes[0][-1])
+    _box_label(fig, dataset, scale, sc["reps"], "thesis grid: λ ∈ {100, 1000}")
+    return fig
 
 
-def fig_5_2(res, sc, path, dataset):
-    plt = _plt()
+def fig_5_2(res, sc, dataset, scale):
+    """Fig. 5.2 / Table 5.2: validation accuracy over the selection proportion ρ, one shared y-scale.
+
+    ``res``: (λ, batch, ρ) → validation accuracies. In each panel a hollow marker at ρ = 0.2 shows where the
+    median would be if the thesis' Table 5.2 improvement (ρ 0.1 → 0.2) for the matching scenario held here.
+    """
     lams, rhos, batches = sc["lambdas"], sc["rhos"], sc["table52_batches"]
-    fig, axes = plt.subplots(len(batches), len(lams), figsize=(3.4 * len(lams), 2.8 * len(batches)),
-                             squeeze=False)
+    fig, axes = plot.subplots(len(batches), len(lams), figsize=(3.6 * len(lams) + 1.5, 2.9 * len(batches)),
+                              sharey=True, squeeze=False)
+    paper_rows = PAPER["table_5_2"]["rows"]
     for i, b in enumerate(batches):
         for j, lam in enumerate(lams):
             ax = axes[i][j]
-            ax.boxplot([res[(lam, b, r)] for r in rhos], whis=(0, 100), tick_labels=[str(r) for r in rhos])
-            ax.set_title(f"batch {b}, λ = {lam}", fontsize=9)
+            _boxes(ax, [res[(lam, b, r)] for r in rhos], tick_labels=[str(r) for r in rhos])
+            pb, pl, impr = paper_rows[2 * i + j]
+            if 0.1 in rhos and 0.2 in rhos:
+                target = float(np.median(res[(lam, b, 0.1)])) * (1 + impr / 100)
+                plot.paper_points(ax, rhos.index(0.2) + 1, target,
+                                  label="median at ρ = 0.1 × (1 + thesis Table 5.2 improvement)")
+            ax.set_title(f"batch {b}, λ = {lam}\n(thesis: batch {pb}, λ = {pl}: +{impr} %)", fontsize=9)
             ax.set_xlabel("selection proportion ρ")
-            if j == 0:
-                ax.set_ylabel("validation accuracy")
-    fig.suptitle(f"Fig. 5.2 ({dataset}): selection proportion", fontsize=10)
+            ax.set_ylabel("validation accuracy (fraction)")
+            ax.tick_params(labelleft=True)
+    fig.suptitle("Fig. 5.2: selection proportion ρ (shared y-scale)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot.legend_outside(fig)
+    _box_label(fig, dataset, scale, sc["reps"])
+    return fig
 
 
 CONTROLS = ("constant", "decay", "self-adaptive")
 COLORS = {"constant": "tab:blue", "decay": "tab:orange", "self-adaptive": "tab:green"}
+CONTROL_LABELS = {"constant": "constant σ", "decay": "exponential decay (Eq. 5.3)",
+                  "self-adaptive": "self-adaptive σ (Eq. 5.4)"}
 
 
-def fig_5_3(res, sc, path, dataset):
-    plt = _plt()
+def fig_5_3(res, sc, dataset, scale):
+    """Fig. 5.3: validation accuracy per crossover operator × p_C × σ control, with the thesis' two best medians.
+
+    ``res``: (crossover, p_C, control) → validation accuracies.
+    """
     pcs = sc["pcs"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig, axes = plot.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    best = {("uniform", 0.75, "constant"): PAPER["fig_5_3_best"]["uniform p_C=0.75 constant σ"],
+            ("arithmetic", 0.5, "self-adaptive"): PAPER["fig_5_3_best"]["arithmetic p_C=0.5 self-adaptive σ"]}
     for ax, cx in zip(axes, ("uniform", "arithmetic")):
         for k, ctl in enumerate(CONTROLS):
             pos = [i * 4 + k for i in range(len(pcs))]
-            bp = ax.boxplot([res[(cx, pc, ctl)] for pc in pcs], positions=pos, whis=(0, 100), widths=0.8,
-                            patch_artist=True)
+            bp = _boxes(ax, [res[(cx, pc, ctl)] for pc in pcs], positions=pos, widths=0.8, patch_artist=True)
             for patch in bp["boxes"]:
                 patch.set_facecolor(COLORS[ctl])
                 patch.set_alpha(0.6)
+            bp["boxes"][0].set_label(CONTROL_LABELS[ctl])
+        for (bcx, pc, ctl), v in best.items():
+            if bcx == cx and pc in pcs:
+                plot.paper_points(ax, pcs.index(pc) * 4 + CONTROLS.index(ctl), v, marker="*", markersize=11,
+                                  label="thesis median, MNIST (Sec. 5.3.4): uniform p_C 0.75 constant σ 97.3 %, "
+                                        "arithmetic p_C 0.5 self-adaptive σ 96.9 %")
         ax.set_xticks([i * 4 + 1 for i in range(len(pcs))], [f"p_C = {pc}" for pc in pcs])
+        ax.set_xlim(-1, 4 * len(pcs) - 1)
         ax.set_title(f"{cx} crossover", fontsize=10)
-    axes[0].set_ylabel("validation accuracy")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS[c], alpha=0.6) for c in CONTROLS]
-    axes[1].legend(handles, ["constant σ", "exponential decay", "self-adaptive σ"], fontsize=8, loc="lower right")
-    fig.suptitle(f"Fig. 5.3 ({dataset}): crossover and mutation-strength control", fontsize=10)
+        ax.set_xlabel("share of offspring made by crossover p_C")
+        ax.set_ylabel("validation accuracy (fraction)")
+        ax.tick_params(labelleft=True)
+    fig.suptitle("Fig. 5.3: crossover operator × p_C × mutation-strength control", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot.legend_outside(fig, ncol=2)
+    _box_label(fig, dataset, scale, sc["reps"])
+    return fig
 
 
-def fig_5_4(traj, sc, path, dataset):
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+def fig_5_4(traj, sc, dataset, scale):
+    """Fig. 5.4: population mean of σ under self-adaptation (mean ± 1 std over repetitions), log y.
+
+    ``traj``: (crossover, p_C) → list of run histories with "generation" and "sigma_mean". The thesis reports
+    no σ values for this figure; its initial σ (Table 5.1) is drawn beside the σ these runs start from.
+    """
+    fig, axes = plot.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, cx in zip(axes, ("uniform", "arithmetic")):
         for pc in sc["pcs"]:
             runs = traj[(cx, pc)]
             g = np.asarray(runs[0]["generation"])
             s = np.asarray([r["sigma_mean"] for r in runs])
             m, sd = s.mean(axis=0), s.std(axis=0)
-            ax.plot(g, m, label=f"p_C = {pc}")
-            ax.fill_between(g, m - sd, m + sd, alpha=0.2)
+            (line,) = ax.plot(g, m, label=f"p_C = {pc}")
+            ax.fill_between(g, np.maximum(m - sd, m * 0.05), m + sd, alpha=0.2, color=line.get_color())
+        ax.axhline(sc["sigma"], color="0.5", lw=0.9, ls=":", label=f"initial σ of these runs ({sc['sigma']})")
+        plot.paper_hline(ax, PAPER["table_5_1"]["validation"]["sigma"],
+                         label="thesis initial σ = 0.001 (Table 5.1, MNIST)")
+        ax.set_yscale("log")
         ax.set_title(f"{cx} crossover, self-adaptive σ", fontsize=10)
         ax.set_xlabel("generation")
-    axes[0].set_ylabel("population mean of σ")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"Fig. 5.4 ({dataset}): σ under self-adaptation (mean ± 1 std over runs)", fontsize=10)
+        ax.set_ylabel("population mean of σ (log scale)")
+        ax.tick_params(labelleft=True)
+    fig.suptitle("Fig. 5.4: σ under self-adaptation (mean ± 1 std over repetitions)", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot.legend_outside(fig, ncol=3)
+    plot.data_label(fig, dataset, scale, f"{sc['reps']} repetitions; τ = {sc['tau']}")
+    return fig
 
 
-def fig_final(ea, adam, path, dataset):
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    axes[0].boxplot([[r["test_accuracy"] for r in ea], [r["test_accuracy"] for r in adam]], whis=(0, 100),
-                    tick_labels=["EA", "Adam"])
-    axes[0].set_ylabel("test accuracy")
-    for r in ea:
+def fig_final(ea_runs, adam_runs, dataset, scale, reps=None):
+    """Sec. 5.3.5: EA vs Adam. Left: test accuracy over the repetitions, with the thesis' medians (97.6 %, 98.0 %).
+    Middle: validation accuracy during training, one labelled curve per repetition of each method, with the
+    same thesis values as lines; right: the last third of the run, zoomed, where those lines are 0.4 points apart.
+
+    ``ea_runs``: dicts with "test_accuracy" and "history" ({"generation", "val_accuracy"}); ``adam_runs``: dicts
+    with "test_accuracy" and, if recorded, "history" ({"step", "val_accuracy"}).
+    """
+    med = PAPER["sec_5_3_5_median_test_accuracy"]
+    fig, axes = plot.subplots(1, 3, figsize=(13, 3.9), gridspec_kw={"width_ratios": [0.8, 1.5, 1]})
+    ax = axes[0]
+    _boxes(ax, [[r["test_accuracy"] for r in ea_runs], [r["test_accuracy"] for r in adam_runs]],
+           tick_labels=["EA", "Adam"])
+    plot.paper_points(ax, [1, 2], [med["EA"], med["Adam"]], marker="*", markersize=11,
+                      label="thesis median test accuracy (Sec. 5.3.5, MNIST)")
+    ax.set(xlabel="method", ylabel="test accuracy (fraction)", title="test accuracy after training")
+    blues, oranges = plot.pyplot().cm.Blues, plot.pyplot().cm.Oranges
+    n = max(len(ea_runs), len(adam_runs), 1)
+    curves = []
+    for k, r in enumerate(ea_runs):
         h = r["history"]
-        axes[1].plot(h["generation"], h["val_accuracy"], color="tab:blue", alpha=0.7)
-    axes[1].set_xlabel("generation")
-    axes[1].set_ylabel("validation accuracy (best individual)")
-    fig.suptitle(f"Sec. 5.3.5 ({dataset}): EA vs Adam", fontsize=10)
+        curves.append((h["generation"], h["val_accuracy"], blues(0.45 + 0.5 * k / n),
+                       f"EA, repetition {k + 1} (best individual)"))
+    missing = 0
+    for k, r in enumerate(adam_runs):
+        h = r.get("history")
+        if not h:
+            missing += 1
+            continue
+        curves.append((h["step"], h["val_accuracy"], oranges(0.45 + 0.5 * k / n),
+                       f"Adam, repetition {k + 1} (after each epoch)"))
+    end = max((max(x) for x, *_ in curves), default=1)
+    for ax, zoom in ((axes[1], False), (axes[2], True)):
+        for x, y, color, label in curves:
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            keep = x >= 2 * end / 3 if zoom else slice(None)
+            ax.plot(x[keep], y[keep], color=color, lw=1.1, label=label)
+        plot.paper_hline(ax, med["EA"], label="thesis EA median test accuracy 97.6 %")
+        plot.paper_hline(ax, med["Adam"], label="thesis Adam median test accuracy 98.0 %", linestyle="-.")
+        ax.set(xlabel="EA generation / Adam step (one batch each)", ylabel="validation accuracy (fraction)",
+               title="last third, zoomed" if zoom else "during training")
+    if missing:
+        axes[1].text(0.98, 0.04, f"{missing} Adam run(s) stored without a history", transform=axes[1].transAxes,
+                     ha="right", fontsize=7, color="0.3")
+    fig.suptitle("Sec. 5.3.5: EA (Table 5.1 test column) vs Adam", fontsize=10)
     fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot.legend_outside(fig, ncol=3)
+    plot.data_label(fig, dataset, scale, f"{reps or len(ea_runs)} repetitions each; thesis: MNIST, 15 repetitions, "
+                    "50,000 generations")
+    return fig
 
 
 # ------------------------------------------------------------------------------------------
@@ -375,7 +456,7 @@ def main(argv=None):
     rows = [[lam, a, b, *spread(v)] for (lam, a, b), v in r51.items()]
     tables["fig_5_1"] = table(["lambda", "alpha", "batch size", "median val acc", "min", "max"], rows)
     print_table("Fig. 5.1: validation accuracy (median, range)", tables["fig_5_1"]["columns"], rows)
-    fig_5_1(r51, sc, out / "fig5_1_batch_alpha_lambda.png", dataset)
+    plot.save(fig_5_1(r51, sc, dataset, args.scale), out / "fig5_1_batch_alpha_lambda.png")
     print(f"[{float(sw):.0f}s] Fig. 5.1 done")
 
     # ---- Fig. 5.2 / Table 5.2: selection proportion ρ --------------------------------------
@@ -400,7 +481,7 @@ def main(argv=None):
                                  "paper lambda", "paper relative improvement %"], rows)
     print_table("Table 5.2: relative improvement of median validation accuracy, ρ 0.1 → 0.2",
                 tables["table_5_2"]["columns"], rows)
-    fig_5_2(r52, sc, out / "fig5_2_selection_proportion.png", dataset)
+    plot.save(fig_5_2(r52, sc, dataset, args.scale), out / "fig5_2_selection_proportion.png")
     print(f"[{float(sw):.0f}s] Fig. 5.2 / Table 5.2 done")
 
     # ---- Fig. 5.3 / 5.4: crossover × p_C × σ control ---------------------------------------
@@ -437,8 +518,8 @@ def main(argv=None):
         ["crossover", "p_C", "sigma control", "median val acc", "MWU p vs other 1", "MWU p vs other 2", "others"], sig_rows)
     print_table("Fig. 5.3: σ control at the thesis' best p_C (thesis: uniform 0.75 constant 97.3 %, "
                 "arithmetic 0.5 self-adaptive 96.9 %)", tables["fig_5_3_sigma_control_tests"]["columns"], sig_rows)
-    fig_5_3(r53, sc, out / "fig5_3_crossover_sigma.png", dataset)
-    fig_5_4(traj, sc, out / "fig5_4_sigma_trajectories.png", dataset)
+    plot.save(fig_5_3(r53, sc, dataset, args.scale), out / "fig5_3_crossover_sigma.png")
+    plot.save(fig_5_4(traj, sc, dataset, args.scale), out / "fig5_4_sigma_trajectories.png")
     metrics["fig_5_4_final_sigma_mean"] = {f"{cx} p_C={pc}": float(np.mean([r["sigma_mean"][-1] for r in runs]))
                                            for (cx, pc), runs in traj.items()}
     print(f"[{float(sw):.0f}s] Figs. 5.3 / 5.4 done")
@@ -461,7 +542,7 @@ def main(argv=None):
                     "adam_median_test_accuracy": float(np.median(adam_acc)),
                     "mwu_p_adam_greater_than_ea": p, "final_generations": G,
                     "adam_steps": adam_runs[0]["steps"], "ea_runs": runner.n_runs})
-    fig_final(ea_runs, adam_runs, out / "fig5_5_ea_vs_adam.png", dataset)
+    plot.save(fig_final(ea_runs, adam_runs, dataset, args.scale), out / "fig5_5_ea_vs_adam.png")
 
     if args.scale == "quick":
         notes.append("quick scale reductions: " + SCALES_NOTE)

@@ -164,3 +164,70 @@ def test_surgery_run_figure_keeps_operation_labels_off_the_curves():
     assert len(strip) == 2 and all(t.get_position()[1] > 1 for t in strip)   # above the axes, not on the data
     assert not [t for t in ax.texts if "Remove layer" in t.get_text()]
     check_figure(fig, dataset_words=("Fashion-MNIST",))
+
+# ---- accountable_accuracy, thesis_ch5_evolution -------------------------------------------------------
+
+def _accountability_summaries(families=("MNIST", "FMNIST")):
+    rng = np.random.default_rng(1)
+    deltas = (0.002, 0.0025, 0.003)
+    summ = {}
+    for fam in families:
+        for h in (1, 2, 4):
+            accs = list(0.8 + 0.02 * rng.random(6))
+            summ[f"{fam}-{h}"] = {
+                "restart_accuracies": accs, "seconds_per_iteration": 0.1 * h,
+                "asa": {d: {"gain": 0.01 * rng.random(), "restart_expected_gain": 0.01 * rng.random(),
+                            "curve": list(np.maximum.accumulate(0.01 * rng.random(4)) * [0, 1, 1, 1]),
+                            "seconds": 0.4 * h} for d in deltas}}
+    return summ, deltas
+
+
+def test_accountability_fig4_shows_the_papers_gains_and_no_legend_on_the_restart_lines():
+    ch = chapter("accountable_accuracy")
+    summ, deltas = _accountability_summaries()
+    fig = ch.fig_gain_vs_delta(summ, deltas, {"MNIST": "digits", "FMNIST": "fashion-mnist"}, "quick", n_trials=4)
+    assert len(plot.artists(fig, plot.PAPER)) == 6          # one paper gain line per model (Sec. 6.2)
+    check_figure(fig, dataset_words=("digits", "Fashion-MNIST"))
+
+
+def test_accountability_fig5_marks_an_absent_fashion_mnist_panel():
+    ch = chapter("accountable_accuracy")
+    summ, _ = _accountability_summaries(("MNIST",))
+    fig = ch.fig_gain_over_trials(summ, 0.0025, 4, {"MNIST": "digits"}, "quick", fig_no=5,
+                                  absent={"FMNIST": "Fashion-MNIST files not found"})
+    check_figure(fig, dataset_words=("digits",), absent=True)
+
+
+def _ch5_inputs():
+    rng = np.random.default_rng(2)
+    sc = {"lambdas": (20, 80), "alphas": (0.5, 1.0), "batches": (8, 128), "rhos": (0.1, 0.2, 0.5),
+          "table52_batches": (8, 128), "pcs": (0.0, 0.75), "reps": 3, "sigma": 0.03, "tau": 0.05}
+    reps = lambda: list(0.7 + 0.1 * rng.random(3))  # noqa: E731
+    return rng, sc, reps
+
+
+def test_thesis_ch5_fig5_5_labels_every_curve_and_shows_the_thesis_medians():
+    ch = chapter("thesis_ch5_evolution")
+    rng, sc, reps = _ch5_inputs()
+    g = np.arange(10, 110, 10)
+    ea = [{"test_accuracy": 0.9 + 0.01 * k, "history": {"generation": list(g), "val_accuracy": list(np.linspace(
+        0.2, 0.9, g.size))}} for k in range(3)]
+    adam = [{"test_accuracy": 0.95, "history": {"step": [4, 8, 12], "val_accuracy": [0.5, 0.8, 0.9]}} for _ in range(3)]
+    fig = ch.fig_final(ea, adam, "digits", "quick")
+    right = fig.axes[1]   # the training curves
+    labels = [line.get_label() for line in right.get_lines()]
+    assert sum(lab.startswith("EA, repetition") for lab in labels) == 3
+    assert sum(lab.startswith("Adam, repetition") for lab in labels) == 3
+    assert len(plot.artists(right, plot.PAPER)) == 2          # the thesis' 97.6 % and 98.0 % as lines
+    check_figure(fig, dataset_words=("digits",))
+
+
+def test_thesis_ch5_fig5_2_shares_one_y_scale_and_fig5_3_keeps_the_legend_off_the_boxes():
+    ch = chapter("thesis_ch5_evolution")
+    rng, sc, reps = _ch5_inputs()
+    r52 = {(lam, b, rho): reps() for lam in sc["lambdas"] for b in sc["table52_batches"] for rho in sc["rhos"]}
+    fig = ch.fig_5_2(r52, sc, "digits", "quick")
+    assert len({ax.get_ylim() for ax in fig.axes}) == 1
+    check_figure(fig, dataset_words=("digits",))
+    r53 = {(cx, pc, ctl): reps() for cx in ("uniform", "arithmetic") for pc in sc["pcs"] for ctl in ch.CONTROLS}
+    check_figure(ch.fig_5_3(r53, sc, "digits", "quick"), dataset_words=("digits",))
