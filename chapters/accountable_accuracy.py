@@ -424,7 +424,7 @@ def fig_time(summaries, deltas, n_trials, datasets, scale, *, data_desc=None, ab
         ax.set_ylim(top=8 * max(srch + it))   # room for the note above the bars
         ax.set_xticks(x, names)
         ax.text(0.02, 0.98, "paper: no time reported\n(RQ3 only announces the measurement)", transform=ax.transAxes,
-                ha="left", va="top", fontsize=7, gid=plot.PAPER)
+                ha="left", va="top", fontsize=7)   # a note, not a paper value: no gid=PAPER
         ax.set(xlabel="model", ylabel="wall-clock seconds (log scale)", title=_family_title(fam, data_desc))
     fig.suptitle("RQ3: time per iteration (CPU, one BLAS thread)", fontsize=10)
     fig.tight_layout()
