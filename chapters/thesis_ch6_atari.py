@@ -39,7 +39,8 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from _cli import EXIT_USAGE, Stopwatch, chapter_parser, output_dir, print_table, run
-from refimpl.results import DETERMINISTIC, make_results, save_figure, table, trained, write_results
+from refimpl import plotting as plot
+from refimpl.results import DETERMINISTIC, make_results, table, trained, write_results
 
 CHAPTER = "thesis_ch6"
 
@@ -265,28 +266,102 @@ def write_gif(game, spec, genome, seed, sc, out, settings):
     return path.name
 
 
-def plot_fig_6_1(atari, out):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, color in (("baseline", "tab:blue"), ("proposal", "tab:orange")):
-        log = [e for e in atari["runs"][name]["log"] if "elite_eval_mean" in e]
-        if not log:
-            continue
-        x = np.array([e["used"] for e in log]) * 4
-        m = np.array([e["elite_eval_mean"] for e in log])
-        s = np.array([e["elite_eval_std"] for e in log])
-        ax.plot(x, m, color=color, label=name)
-        ax.fill_between(x, m - s, m + s, color=color, alpha=0.2)
-    ax.set_xlabel("game frames (4 × agent steps)")
-    ax.set_ylabel("score of the generation's best agent")
-    ax.set_title(f"Fig. 6.1: {atari['game']} ({atari['net']} net)")
-    ax.legend()
-    path = out / f"fig6_1_{atari['game']}.png"
-    save_figure(fig, path)
-    plt.close(fig)
-    return path.name
+GAME_COLUMN = {"atlantis": 1, "frostbite": 2, "gravitar": 3, "kangaroo": 4, "seaquest": 5, "venture": 6}
+CONFIG_COLORS = {"baseline": "C0", "proposal": "C1"}
+
+
+def game_title(game: str) -> str:
+    """'frostbite' → 'Frostbite' (the thesis' spelling)."""
+    return str(game).replace("_", " ").title()
+
+
+def paper_scores(game: str) -> dict:
+    """Table 6.2's Baseline, Baseline*, Proposal, Proposal* scores for ``game`` ({} if the thesis has none)."""
+    col = GAME_COLUMN.get(str(game).lower())
+    if col is None:
+        return {}
+    return {row[0]: row[col] for row in PAPER["table_6_2"]["rows"] if row[0].startswith(("Baseline", "Proposal"))}
+
+
+def fig_6_1(atari, testbed, game, scale, why_absent=None):
+    """Fig. 6.1 with Table 6.2 and the test bed: (a) the score of each generation's best agent (mean ± std over
+    its evaluation episodes) over game frames, baseline vs proposal; (b) the final fixed-seed scores (chosen agent,
+    top-3 ensemble "*", random policy) beside the thesis' Table 6.2 for ``game``; (c) the noisy-fitness test bed:
+    recorded vs true fitness of each run's selected agent.
+
+    ``atari`` is results.json's metrics["atari"] (None when the Atari run was skipped; ``why_absent`` says why),
+    ``testbed`` metrics["testbed"] (None when absent).
+    """
+    fig, axes = plot.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [1.4, 1.1, 1.0]})
+    name = game_title(game)
+    ax = axes[0]
+    if atari is None:
+        plot.absent_panel(ax, why_absent or "Atari run skipped")
+    else:
+        for cfg, color in CONFIG_COLORS.items():
+            log = [e for e in atari["runs"][cfg]["log"] if "elite_eval_mean" in e]
+            if not log:
+                continue
+            x = np.array([e["used"] for e in log]) * 4
+            m = np.array([e["elite_eval_mean"] for e in log])
+            s = np.array([e["elite_eval_std"] for e in log])
+            ax.plot(x, m, "o-", color=color, label=f"{cfg} (ours): best agent of the generation, mean ± std")
+            ax.fill_between(x, m - s, m + s, color=color, alpha=0.2)
+        ax.set(xlabel="game frames processed (4 per agent step)", ylabel=f"{name} score (points)")
+    ax.set_title(f"(a) Fig. 6.1: evolution progress on {name}")
+    ax = axes[1]
+    paper = paper_scores(game)
+    methods = ["Baseline", "Baseline*", "Proposal", "Proposal*"]
+    x = np.arange(len(methods) + 1)
+    if paper:
+        plot.paper_bars(ax, x[:-1] + 0.2, [paper[m] for m in methods], 0.4,
+                        label=f"paper Table 6.2 ({name}; Nature net, 100 fixed-seed episodes)")
+    if atari is not None:
+        r = atari["runs"]
+        ours = [r["baseline"]["final_mean"], r["baseline"]["ensemble_mean"], r["proposal"]["final_mean"],
+                r["proposal"]["ensemble_mean"], r["random"]["final_mean"]]
+        ax.bar(x - 0.2, ours, 0.4, color=["C0", "C0", "C1", "C1", "0.6"],
+               label=f"ours ({len(r['random']['final_returns'])} fixed-seed episodes)")
+    else:
+        ax.text(0.5, 0.5, "ours: not made\n(" + (why_absent or "Atari run skipped") + ")", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8, color="0.3", gid=plot.ABSENT,
+                bbox={"facecolor": "white", "edgecolor": "0.6", "linestyle": ":"})
+    if not paper:
+        ax.text(0.5, 0.9, f"the thesis reports no {name} score", transform=ax.transAxes, ha="center", fontsize=8,
+                color="0.3")
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_xticks(x, methods + ["random\npolicy"], rotation=30)
+    ax.set(xlabel="agent (*: top-3 ensemble)", ylabel=f"mean {name} score (points, symlog)",
+           title="(b) Table 6.2: final fixed-seed evaluation")
+    ax = axes[2]
+    if testbed is None:
+        plot.absent_panel(ax, "noisy test bed not run")
+    else:
+        for i, (cfg, color) in enumerate(CONFIG_COLORS.items()):
+            p = testbed["per_config"][cfg]
+            n = len(p["true"])
+            xs = i + np.linspace(-0.25, 0.25, n)
+            ax.vlines(xs, p["true"], p["recorded"], color=color, lw=1.2, alpha=0.6)
+            ax.plot(xs, p["recorded"], "o", color=color, ms=5, label="recorded fitness of the selected agent")
+            ax.plot(xs, p["true"], "o", color=color, mfc="white", ms=5, label="its true fitness")
+        ax.set_xticks(range(len(CONFIG_COLORS)), [
+            f"{c}\nκ {testbed['per_config'][c]['config']['kappa']}, μ {testbed['per_config'][c]['config']['mu']}, "
+            f"λ {testbed['per_config'][c]['config']['lam']},\n≤ {testbed['per_config'][c]['config']['max_evals']} "
+            f"evaluations" for c in CONFIG_COLORS])
+        ax.set_xlim(-0.6, len(CONFIG_COLORS) - 0.4)
+        ax.set(xlabel="configuration (one line per seed: true → recorded)", ylabel="fitness (arbitrary units)",
+               title=f"(c) noisy test bed: overestimation, MWU p = {testbed['gap_mwu_p']:.3g}")
+    datasets = [f"Atari {name} (ALE)"] if atari is not None else []
+    extra = []
+    if atari is not None:
+        extra.append(f"{atari['net']} net, generations 0–{atari['runs']['baseline']['log'][-1]['generation']}")
+    if testbed is not None:
+        datasets.append("synthetic noisy-fitness test bed")
+        extra.append(f"test bed {len(testbed['per_config']['baseline']['true'])} seeds")
+    plot.data_label(fig, datasets or ["none"], scale, "; ".join(extra) or None)
+    fig.tight_layout()
+    plot.legend_outside(fig, ncol=3)
+    return fig
 
 
 def main(argv=None):
@@ -320,8 +395,7 @@ def main(argv=None):
     if not args.skip_atari:
         atari = run_atari(sc, args, out, notes)
         metrics["atari"] = atari
-        figures.append(plot_fig_6_1(atari, out))
-        col = {"atlantis": 1, "frostbite": 2, "gravitar": 3, "kangaroo": 4, "seaquest": 5, "venture": 6}.get(atari["game"])
+        col = GAME_COLUMN.get(atari["game"])
         r = atari["runs"]
         ours = [["Baseline (ours)", r["baseline"]["final_mean"]], ["Baseline* (ours)", r["baseline"]["ensemble_mean"]],
                 ["Proposal (ours)", r["proposal"]["final_mean"]], ["Proposal* (ours)", r["proposal"]["ensemble_mean"]],
@@ -339,6 +413,11 @@ def main(argv=None):
               f"proposal {gaps['proposal']:.1f}")
         print(f"GIF of the final agent: {out / atari['gif']}")
         figures.append(atari["gif"])
+    game = metrics["atari"]["game"] if "atari" in metrics else str(args.game).lower()
+    fig_name = f"fig6_1_{game}.png"
+    plot.save(fig_6_1(metrics.get("atari"), testbed, game, args.scale,
+                      why_absent="Atari run skipped (--skip-atari)"), out / fig_name)
+    figures.insert(0, fig_name)
     res = make_results(document="thesis", experiment="ch6 GA with noise-robust elites for Atari (Algorithm 3, "
                        "Tables 6.1-6.2, Fig. 6.1)", scale=args.scale,
                        config={"scale": {k: v for k, v in sc.items()}, "game": args.game, "selection": args.selection,

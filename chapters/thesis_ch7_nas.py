@@ -51,7 +51,8 @@ from scipy.stats import mannwhitneyu
 
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, positive_int, print_table, run
 from refimpl import data
-from refimpl.results import make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
+from refimpl import plotting as plot
+from refimpl.results import make_results, over_seeds, table, trained, write_atomic, write_results
 from refimpl.thesis import nas
 from refimpl.thesis.nas_space import SearchSpace, scaled_channels
 from refimpl.train import evaluate
@@ -277,67 +278,103 @@ def claims(runs, sc, name) -> tuple[list[str], dict]:
 
 
 # ------------------------------------------------------------------------------------------
-# Figures
+# Figures: each takes plain data (lists and dicts as in results.json) and returns the Figure
 # ------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _paper_means(name):
+    """The thesis' mean test accuracies (%) per arm at its two checkpoints, and the label that says whence."""
+    key = PAPER_TABLE.get(name, "table_7_1_cifar10")
+    rows = PAPER[key]["rows"]
+    where = "Table 7.2, CIFAR-100" if key.endswith("100") else "Table 7.1, CIFAR-10"
+    label = f"paper mean ({where}, at 128 / 512 epochs)"
+    if name not in PAPER_TABLE:
+        label += ": other data, for reference"
+    return {arm: (row[3], row[7]) for arm, row in zip(ARMS, rows)}, label
 
 
-def fig_progression(runs, sc, name, path):
-    plt = _plt()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10.5, 3.8), gridspec_kw={"width_ratios": [2.2, 1]})
-    epochs = np.arange(sc["budget"] + 1)
-    for arm in ARMS:
-        rs = [r for r in runs if r["arm"] == arm]
-        for r in rs:
-            ax.scatter(epochs, r["curve"], s=3, alpha=0.25, color=ARM_COLORS[arm], linewidths=0)
-        label = f"{arm} (e = {sc['e'][arm]})"
-        ax.plot(epochs, np.mean([r["curve"] for r in rs], axis=0), color=ARM_COLORS[arm], label=label)
-    for c in sc["checkpoints"]:
-        ax.axvline(c, color="gray", lw=0.6, ls=":")
-    ax.set(xlabel="total training epochs", ylabel="best validation accuracy so far", xlim=(0, sc["budget"]))
-    ax.legend(fontsize=8, loc="lower right")
-    pos, labels = [], []
-    for i, c in enumerate(sc["checkpoints"]):
+def progression_data(runs, sc) -> dict:
+    """The plain data of :func:`fig_progression` from the runs of one data set."""
+    return {"budget": sc["budget"], "checkpoints": list(sc["checkpoints"]), "e": dict(sc["e"]),
+            "curves": {arm: [list(r["curve"]) for r in runs if r["arm"] == arm] for arm in ARMS},
+            "test": {arm: {str(c): test_acc(runs, arm, c) for c in sc["checkpoints"]} for arm in ARMS}}
+
+
+def fig_progression(prog, name, scale, why_absent=None):
+    """Figs. 7.3–7.6: best validation accuracy so far per repetition (dots) and its mean (lines) over the
+    training epochs, and the test accuracy after final training at both checkpoints beside the thesis' means.
+
+    ``prog`` (see :func:`progression_data`): ``budget`` (epochs), ``checkpoints`` [n/4, n], ``e`` {arm: epochs per
+    evaluation}, ``curves`` {arm: [[accuracy in [0, 1] per epoch 0..budget] per repetition]}, ``test`` {arm:
+    {checkpoint: [test accuracy % per repetition]}}. ``prog`` None: the data set was absent (``why_absent``); the
+    left panel says so and the right one shows the thesis' values alone.
+    """
+    fig, (ax, bx) = plot.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.0, 1.2]})
+    paper, paper_label = _paper_means(name)
+    if prog is None:
+        plot.absent_panel(ax, why_absent or f"{name} absent")
+        checkpoints = PAPER["checkpoints"]
+    else:
+        checkpoints = prog["checkpoints"]
+        epochs = np.arange(prog["budget"] + 1)
+        for arm in ARMS:
+            curves = 100 * np.array(prog["curves"][arm])
+            for c in curves:
+                ax.scatter(epochs, c, s=4, alpha=0.3, color=ARM_COLORS[arm], linewidths=0)
+            ax.plot(epochs, curves.mean(0), color=ARM_COLORS[arm], label=f"{arm} (e = {prog['e'][arm]}), ours")
+        for c in checkpoints:
+            ax.axvline(c, color="gray", lw=0.6, ls=":")
+        ax.set(xlabel="total training epochs (checkpoints dotted)", ylabel="best validation accuracy so far (%)",
+               xlim=(0, prog["budget"]), title="mean (lines) and repetitions (dots)")
+    pos, labels, short = [], [], {"inheritance": "inherit.", "baseline I": "base I", "baseline II": "base II"}
+    for i, c in enumerate(checkpoints):
         for j, arm in enumerate(ARMS):
-            v = np.array(test_acc(runs, arm, c)) / 100
             x = i * 4 + j
-            bx.boxplot([v], positions=[x], widths=0.7, whis=(0, 100), patch_artist=True,
-                       boxprops={"facecolor": ARM_COLORS[arm], "alpha": 0.4}, medianprops={"color": "k"})
-            bx.errorbar([x], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0], fmt="o", color="k", ms=3, capsize=3)
-        pos.append(i * 4 + 1)
-        labels.append(f"{c} epochs")
-    bx.set_xticks(pos, labels)
-    bx.set(ylabel="test accuracy after final training")
-    bx.set_title("boxes: range/quartiles; dot ± bar: mean ± 1 std", fontsize=8)
-    fig.suptitle(f"{FIGURE.get(name, '')} ({name}): EA with weight inheritance vs. baselines", fontsize=10)
+            if prog is not None:
+                v = np.array(prog["test"][arm][str(c)])
+                bx.boxplot([v], positions=[x], widths=0.7, whis=(0, 100), patch_artist=True,
+                           boxprops={"facecolor": ARM_COLORS[arm], "alpha": 0.4}, medianprops={"color": "k"})
+                bx.errorbar([x], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0], fmt="o", color="k", ms=3,
+                            capsize=3, label="ours: mean ± 1 std (box: range, quartiles)")
+            plot.paper_points(bx, x, paper[arm][i], marker="D", label=paper_label)
+            pos.append(x)
+            labels.append(short[arm])
+    bx.set_xticks(pos, labels, fontsize=7)
+    bx.set(xlabel=f"arm at n/4 = {checkpoints[0]} (left) and n = {checkpoints[1]} (right) total training epochs",
+           ylabel="test accuracy after final training (%)", title="test accuracy at the checkpoints")
+    plot.legend_outside(fig, ncol=3)
+    fig.suptitle(f"{FIGURE.get(name, '')} ({plot.dataset_title(name)}): EA with weight inheritance vs. baselines")
+    reps = len(prog["curves"][ARMS[0]]) if prog is not None else 0
+    plot.data_label(fig, name, scale, f"{reps} repetitions per arm" if prog is not None else "not run")
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
 
 
-def fig_blocks(runs, sc, name, path):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    blocks = mean_curves(runs, "best_blocks")
+def fig_blocks(blocks, e, name, scale):
+    """Fig. 7.7: mean number of blocks of the best genome over the run; ``blocks`` is {arm: [mean blocks per epoch
+    0..budget]}, ``e`` {arm: epochs per evaluation}. The thesis' end values on CIFAR-100 (≈7, ≈7, ≈6) are drawn."""
+    fig, ax = plot.subplots(figsize=(8, 3.6))
     for arm in ARMS:
-        ax.plot(np.arange(sc["budget"] + 1), blocks[arm], color=ARM_COLORS[arm], label=f"{arm} (e = {sc['e'][arm]})")
-    ax.set(xlabel="total training epochs", ylabel="mean number of blocks (best genome)")
-    ax.legend(fontsize=8)
-    ax.set_title(f"Fig. 7.7 ({name}): genome length over the run", fontsize=10)
+        ax.plot(np.arange(len(blocks[arm])), blocks[arm], color=ARM_COLORS[arm], label=f"{arm} (e = {e[arm]}), ours")
+    plot.paper_hline(ax, 7, label="paper Fig. 7.7 (CIFAR-100): ≈ 7 blocks, inheritance and baseline II")
+    plot.paper_hline(ax, 6, linestyle=":", label="paper Fig. 7.7 (CIFAR-100): ≈ 6 blocks, baseline I")
+    ax.set(xlabel="total training epochs", ylabel="blocks in the best genome (mean)",
+           ylim=(0, max(8, max(max(b) for b in blocks.values()) + 1)),
+           title="Fig. 7.7: genome length over the run, mean over repetitions")
+    plot.legend_outside(ax)
+    plot.data_label(fig, name, scale, "thesis values: CIFAR-100, 512 epochs" if name != "cifar-100" else None)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
 
 
-def fig_architecture(run, c, name, n_classes, path):
-    plt = _plt()
-    g = run["checkpoints"][str(c)]["genotype"]
+def fig_architecture(best, name, n_classes, scale):
+    """A drawing of the best architecture found: ``best`` holds ``genotype`` ([(channels, kernel, stride) per
+    block]), ``arm``, ``rep``, ``checkpoint`` (epochs) and ``test_accuracy`` in [0, 1]. The thesis' best CIFAR-100
+    network (66.1 % test accuracy, Sec. 7.4.2) and its typical depth (Fig. 7.7) are quoted beside it."""
+    plt = plot.pyplot()
+    g = best["genotype"]
     labels = ["input"] + [f"conv {ch}, {k}×{k}, stride {s}\nbatch norm, ReLU" for ch, k, s in g] + \
              ["global average pooling", f"dense {n_classes}"]
-    fig, ax = plt.subplots(figsize=(3.4, 0.62 * len(labels) + 0.6))
+    fig, ax = plot.subplots(figsize=(4.6, 0.62 * len(labels) + 1.4))
     for i, text in enumerate(labels):
         y = len(labels) - 1 - i
         block = 0 < i <= len(g)
@@ -348,10 +385,27 @@ def fig_architecture(run, c, name, n_classes, path):
             ax.annotate("", xy=(0.5, y + 0.1 - 0.25 + 0.1), xytext=(0.5, y + 0.1), arrowprops={"arrowstyle": "->"})
     ax.set(xlim=(0, 1), ylim=(0, len(labels)))
     ax.axis("off")
-    cp = run["checkpoints"][str(c)]
-    ax.set_title(f"best architecture ({name}, {run['arm']}, rep {run['rep']}):\n"
-                 f"test accuracy {cp['test_accuracy']:.3f} after {c} epochs", fontsize=8)
-    save_figure(fig, path)
+    ax.set_title(f"best architecture ({plot.dataset_title(name)}, {best['arm']}, rep {best['rep']}):\n"
+                 f"{len(g)} blocks, test accuracy {100 * best['test_accuracy']:.1f} % after {best['checkpoint']} "
+                 f"epochs", fontsize=8)
+    fig.text(0.5, 0.045, f"paper: best CIFAR-100 network {PAPER['best_cifar100_test_accuracy']} % test accuracy "
+                         "after 512 epochs (Sec. 7.4.2);\nbest genomes ≈ 7 blocks (Fig. 7.7)", ha="center",
+             va="bottom", fontsize=7, gid=plot.PAPER)
+    plot.data_label(fig, name, scale)
+    fig.subplots_adjust(bottom=0.14)
+    return fig
+
+
+def figures(out, runs, sc, name, n_classes, scale):
+    """Write the progression, Fig. 7.7 and the best architecture of data set ``name`` to ``out``."""
+    c2 = sc["checkpoints"][1]
+    best = max(runs, key=lambda r: r["checkpoints"][str(c2)]["test_accuracy"])
+    plot.save(fig_progression(progression_data(runs, sc), name, scale), out / f"fig7_progression_{name}.png")
+    blocks = mean_curves(runs, "best_blocks")
+    plot.save(fig_blocks({a: blocks[a].tolist() for a in ARMS}, sc["e"], name, scale),
+              out / f"fig7_7_blocks_{name}.png")
+    plot.save(fig_architecture({**best["checkpoints"][str(c2)], "arm": best["arm"], "rep": best["rep"],
+                                "checkpoint": c2}, name, n_classes, scale), out / f"fig7_best_architecture_{name}.png")
 
 
 # ------------------------------------------------------------------------------------------
@@ -383,16 +437,21 @@ def main(argv=None):
     if args.scale == "paper" and "digits" in names:
         parser.error("argument --dataset: digits is the quick-scale stand-in; use --scale quick")
     notes, metrics, tables, descs, dsets = [], {}, {}, {}, DataSets()
-    loaded = {}
+    loaded, absent = {}, {}
     for name in names:
         try:
             loaded[name] = load_data(name, args.scale, args.seed)
             dsets.use(name)
         except data.DatasetNotFoundError as e:
-            notes.append(f"{name} skipped: {dsets.skip(name, e)}")
+            absent[name] = dsets.skip(name, e)
+            notes.append(f"{name} skipped: {absent[name]}")
     if not loaded:
         return dsets.nothing_ran()
     out = output_dir(args)
+    for name in absent:     # the figure says the data set was absent, beside the thesis' values
+        plot.save(fig_progression(None, name, args.scale, f"{plot.dataset_title(name)} absent: files not found\n"
+                                                          f"(get them with `refimpl data get {name}`)"),
+                  out / f"fig7_progression_{name}.png")
     for name, (d, desc) in loaded.items():
         _DATA[name] = d
         descs[name] = desc
@@ -428,9 +487,7 @@ def main(argv=None):
         lines, numbers = claims(runs, sc, name)
         print(f"\nClaims of Secs. 7.4.2–7.4.3 on {name} (measured here):\n  " + "\n  ".join(lines))
         best = max(runs, key=lambda r: r["checkpoints"][str(c2)]["test_accuracy"])
-        fig_progression(runs, sc, name, out / f"fig7_progression_{name}.png")
-        fig_blocks(runs, sc, name, out / f"fig7_7_blocks_{name}.png")
-        fig_architecture(best, c2, name, d["n_classes"], out / f"fig7_best_architecture_{name}.png")
+        figures(out, runs, sc, name, d["n_classes"], args.scale)
         curves, blocks = mean_curves(runs), mean_curves(runs, "best_blocks")
         metrics[name] = {
             "claims": lines, **numbers,

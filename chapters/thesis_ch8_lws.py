@@ -48,7 +48,8 @@ from scipy.stats import mannwhitneyu
 from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
 from refimpl.data import (DatasetNotFoundError, class_subset, data_search_path, load_cifar,
                           load_digits, load_emnist, load_fashion_mnist, load_kmnist)
-from refimpl.results import make_results, over_seeds, save_figure, table, trained, write_atomic, write_results
+from refimpl import plotting as plot
+from refimpl.results import make_results, over_seeds, table, trained, write_atomic, write_results
 from refimpl.thesis import lws, nes
 
 CHAPTER = "thesis_ch8"
@@ -308,61 +309,130 @@ def summarise(runs):
 
 
 # ------------------------------------------------------------------------------------------
-# Figures
+# Figures: each takes plain data as stored in results.json and returns the Figure
 # ------------------------------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+METHOD_COLORS = {"full": "C0", "none": "C1", "learned": "C2"}
+METHOD_MARKERS = {"full": "s", "none": "^", "learned": "o"}
+#: the PAPER entry with the thesis' test errors (% mean, std per method) of each experiment ("quick" stands in
+#: for DKL-MNIST)
+PAPER_ERRORS = {"quick": ("dkl_mnist", "Table 8.1, DKL-MNIST"), "dkl": ("dkl_mnist", "Table 8.1, DKL-MNIST"),
+                "cifar100-resnet18": ("cifar100_resnet18", "Table 8.1, CIFAR-100 ResNet18"),
+                "cifar100-convnet": ("table_8_2", "Table 8.2, CIFAR-100"),
+                "omniglot-convnet": ("table_8_3", "Table 8.3, Omniglot")}
+DATA_NAMES = {"dkl": "DKL-MNIST (EMNIST digits + letters, KMNIST)", "cifar100": "CIFAR-100 (20 five-class tasks)",
+              "omniglot": "Omniglot (50 alphabets)"}
 
 
-def fig_accuracy(runs, path, title):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for m, color in zip(METHODS, ("tab:blue", "tab:orange", "tab:green")):
-        its = runs[m][0]["history"]["iteration"]
-        acc = np.array([[1 - e for e in r["history"]["pooled_error"]] for r in runs[m]])
-        ax.plot(its, acc.mean(0), color=color, label=LABEL[m])
-        ax.fill_between(its, acc.min(0), acc.max(0), color=color, alpha=0.2)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("test accuracy (pooled)")
-    ax.set_title(f"Fig. 8.3 ({title})", fontsize=9)
-    ax.legend(fontsize=8)
+def data_names(exp, used):
+    """The data sets of experiment ``exp`` for the figures' data label (``used``: the quick scale's data sets)."""
+    return list(used) if exp == "quick" else [DATA_NAMES.get(source(exp), source(exp))]
+
+
+def _paper_errors(exp):
+    key, where = PAPER_ERRORS.get(exp, (None, None))
+    return (PAPER[key], where) if key else (None, None)
+
+
+def fig_accuracy(curves, exp, title, datasets, scale, extra=None):
+    """Fig. 8.3: pooled test accuracy against iterations, mean over repetitions (band: min to max), and the final
+    test accuracy per method beside the thesis' (100 − Table 8.x test error, mean ± std).
+
+    ``curves`` is {method: {"iteration": [...], "pooled_error": [[error in [0, 1] per iteration] per repetition]}}
+    (results.json metrics[exp]["curves"]); None when the experiment was skipped (the panel says so; ``extra`` why).
+    """
+    fig, (ax, bx) = plot.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [1.8, 1]})
+    paper, where = _paper_errors(exp)
+    x = np.arange(len(METHODS))
+    if curves is None:
+        plot.absent_panel(ax, extra or "experiment skipped")
+        extra = "not run"
+    else:
+        for m in METHODS:
+            its = curves[m]["iteration"]
+            acc = 100 * (1 - np.array(curves[m]["pooled_error"]))
+            ax.plot(its, acc.mean(0), color=METHOD_COLORS[m], label=f"{LABEL[m]} (ours; band: min–max)")
+            ax.fill_between(its, acc.min(0), acc.max(0), color=METHOD_COLORS[m], alpha=0.2)
+        ax.set(xlabel="iteration (SGD steps)", ylabel="pooled test accuracy, all tasks (%)",
+               title="test accuracy during training (mean over repetitions)")
+        final = [100 * (1 - np.array(curves[m]["pooled_error"])[:, -1]) for m in METHODS]
+        bx.bar(x - 0.2, [f.mean() for f in final], 0.4, yerr=[f.std(ddof=1) if len(f) > 1 else 0 for f in final],
+               capsize=3, color=[METHOD_COLORS[m] for m in METHODS])
+        reps = len(curves["learned"]["pooled_error"])
+        extra = f"{reps} repetitions" + (f"; {extra}" if extra else "")
+    if paper:
+        plot.paper_bars(bx, x + 0.2, [100 - paper[m][0] for m in METHODS], 0.4,
+                        label=f"paper {where} (100 − test error)")
+        bx.errorbar(x + 0.2, [100 - paper[m][0] for m in METHODS], yerr=[paper[m][1] for m in METHODS], fmt="none",
+                    color="black", capsize=3, gid=plot.PAPER)
+    else:
+        bx.text(0.5, 0.9, "the thesis' numbers for this experiment\nare lost in the text we have",
+                transform=bx.transAxes, ha="center", fontsize=7, color="0.3")
+    bx.set_xticks(x, [LABEL[m].replace(" ", "\n") for m in METHODS])
+    tops = [100 - paper[m][0] for m in METHODS] if paper else []
+    if curves is not None:
+        tops += [f.min() for f in final]
+    bx.set(ylim=(max(0, min(tops) - 10) if tops else 0, 100), xlabel="method (left: ours, right: paper)",
+           ylabel="final test accuracy, mean ± std (%)", title="at the last iteration")
+    plot.legend_outside(fig, ncol=2)
+    fig.suptitle(f"Fig. 8.3: learned weight sharing vs. its baselines ({title})")
+    plot.data_label(fig, datasets, scale, extra)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
 
 
-def fig_sharing(hist, layer_names, path, title):
-    plt = _plt()
+def fig_sharing(hist, layer_names, exp, title, datasets, scale, extra=None):
+    """Fig. 8.4 / 8.5: for each shareable layer, the share of tasks (%) whose weights are shared by exactly t tasks
+    in the argmax assignments of all LWS repetitions; ``hist`` is (layers, tasks) with rows summing to 1. For
+    DKL-MNIST the thesis' one quoted number (40 % of tasks independent, t = 1, in the first layer) is marked."""
+    hist = np.asarray(hist, dtype=float)
     T = hist.shape[1]
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(layer_names), 3.4))
+    fig, ax = plot.subplots(figsize=(3.0 + 1.1 * len(layer_names), 3.6))
     bottom = np.zeros(len(layer_names))
     for g in range(T):
         if hist[:, g].any() or T <= 5:
-            ax.bar(range(len(layer_names)), 100 * hist[:, g], bottom=100 * bottom, label=f"t = {g + 1}")
+            ax.bar(range(len(layer_names)), 100 * hist[:, g], bottom=100 * bottom, label=f"t = {g + 1} (ours)")
         bottom += hist[:, g]
+    if exp in ("quick", "dkl"):
+        plot.paper_points(ax, 0, 40, marker="D",
+                          label="paper Fig. 8.4 (DKL-MNIST): 40 % at t = 1\nin the first layer (top of its t = 1 bar)")
+    else:
+        ax.text(0.02, 1.02, "the thesis quotes no number for this figure", transform=ax.transAxes, fontsize=7,
+                color="0.3")
     ax.set_xticks(range(len(layer_names)), layer_names)
-    ax.set_ylabel("% of tasks sharing with exactly t tasks")
-    ax.set_title(f"Fig. 8.4 ({title})", fontsize=9)
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    ax.set(xlabel="shareable layer (input to output)", ylabel="tasks sharing with exactly t tasks (%)",
+           ylim=(0, 100), title=f"Fig. 8.{5 if exp.startswith('omniglot') else 4}: learned sharing ({title})")
+    plot.legend_outside(ax)
+    plot.data_label(fig, datasets, scale, extra)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
 
 
-def fig_entropy(runs, k, path, title):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for r in runs:
-        ax.plot(r["history"]["iteration"], r["history"]["entropy"], color="tab:green", alpha=0.8)
-    ax.axhline(np.log(k), color="grey", ls=":", label=f"uniform, log {k}")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("mean entropy of π (nats)")
-    ax.set_title(f"search distribution entropy ({title})", fontsize=9)
-    ax.legend(fontsize=8)
+def fig_entropy(entropy_curves, iterations, k, title, datasets, scale, extra=None):
+    """The mean entropy (nats) of the search distribution π over the iterations, one line per LWS repetition;
+    ``entropy_curves`` is [[entropy per iteration] per repetition]. Uniform π has log K; the thesis (Sec. 8.4)
+    says the entropy falls until one assignment is the most likely (the limit: 0 nats)."""
+    fig, ax = plot.subplots(figsize=(7.5, 3.4))
+    for i, e in enumerate(entropy_curves):
+        ax.plot(iterations, e, color="C2", alpha=0.8, label="LWS repetitions (ours)" if i == 0 else None)
+    ax.axhline(np.log(k), color="grey", ls=":", label=f"uniform π: log K = log {k}")
+    plot.paper_hline(ax, 0.0, label="thesis Sec. 8.4: π concentrates on one\nassignment (entropy → 0)")
+    ax.set(xlabel="iteration (SGD steps)", ylabel="mean entropy of π per layer (nats)",
+           title=f"search distribution entropy ({title})")
+    plot.legend_outside(ax)
+    plot.data_label(fig, datasets, scale, extra)
     fig.tight_layout()
-    save_figure(fig, path)
+    return fig
+
+
+def figures(out, res, exp, spec, datasets, scale, tag, extra=None):
+    """Figs. 8.3, 8.4 (8.5) and the entropy curve of one experiment from its metrics ``res``."""
+    plot.save(fig_accuracy(res["curves"], exp, spec["title"], datasets, scale, extra),
+              out / f"fig8_3_test_accuracy{tag}.png")
+    plot.save(fig_sharing(res["sharing_histogram"], res["layer_names"], exp, spec["title"], datasets, scale, extra),
+              out / f"fig8_4_sharing{tag}.png")
+    plot.save(fig_entropy(res["entropy_curves"], res["curves"]["learned"]["iteration"], spec["n_modules"],
+                          spec["title"], datasets, scale, extra), out / f"fig8_entropy{tag}.png")
 
 
 def layer_names(net):
@@ -380,7 +450,7 @@ def layer_names(net):
 # ------------------------------------------------------------------------------------------
 
 def run_experiment(exp, spec, names, data, args, out, sw, tag):
-    """All repetitions of full / no / learned sharing on one data set, with figures; returns a summary."""
+    """All repetitions of full / no / learned sharing on one data set; returns a summary (figures: :func:`figures`)."""
     n_classes, tasks, tests = data
     runs = {m: [] for m in METHODS}
     for rep in range(spec["reps"]):
@@ -392,9 +462,6 @@ def run_experiment(exp, spec, names, data, args, out, sw, tag):
     net = make_net(exp, n_classes, "learned", spec, tasks[0][0].shape[1:])
     hist = lws.sharing_histogram([r["assignment"] for r in runs["learned"]], len(n_classes))
     lnames = layer_names(net)
-    fig_accuracy(runs, out / f"fig8_3_test_accuracy{tag}.png", spec["title"])
-    fig_sharing(hist, lnames, out / f"fig8_4_sharing{tag}.png", spec["title"])
-    fig_entropy(runs["learned"], spec["n_modules"], out / f"fig8_entropy{tag}.png", spec["title"])
     learned, full, none = (summ[m]["pooled_error_pct"] for m in ("learned", "full", "none"))
     entropy_final = [r["history"]["entropy"][-1] for r in runs["learned"]]
     return {"summary": summ, "sharing_histogram": hist.tolist(), "layer_names": lnames, "task_names": names,
@@ -471,6 +538,9 @@ def main(argv=None):
                      "800 iterations (5,000) so eta_pi = 5e-2 (1e-2); 3 repetitions (10); test every 100 iterations")
         batching = measure_batching("quick", spec, data, args.seed, spec["batching_steps"])
         res = run_experiment("quick", spec, names, data, args, out, sw, "")
+        figures(out, res, "quick", spec, dsets.used, args.scale, "",
+                "3 tasks at 8×8, stand-in for DKL-MNIST" + ("" if quick_data == "fashion-mnist"
+                                                            else "; Fashion-MNIST absent: digits split in 3"))
         cols, rows = error_table(res, PAPER["dkl_mnist"])
         tables["table_8_1_quick"] = table(cols, rows, dataset=quick_data)
         dsets.label("metrics/quick", quick_data)
@@ -483,7 +553,7 @@ def main(argv=None):
         chosen = [args.dataset] if args.dataset else list(PAPER_RUNS)
         if any(c in QUICK_DATA for c in chosen):
             sys.exit(f"error: --dataset {args.dataset} is a quick-scale data set; paper takes {tuple(PAPER_RUNS)}")
-        experiments, batching, cache = {}, None, {}
+        experiments, batching, cache, skipped = {}, None, {}, {}
         for exp in chosen:
             spec = dict(PAPER_RUNS[exp])
             src = source(exp)
@@ -492,6 +562,7 @@ def main(argv=None):
                     cache[src] = paper_data(exp)
             except DatasetNotFoundError as e:
                 notes.append(f"{spec['title']}: skipped, data absent ({dsets.skip(src, e)})")
+                skipped[exp] = f"{DATA_NAMES.get(src, src)} absent: files not found"
                 continue
             dsets.use(src)
             names, n_classes, tasks, tests = cache[src]
@@ -499,6 +570,7 @@ def main(argv=None):
             if batching is None:
                 batching = measure_batching(exp, spec, data, args.seed, 3)
             res = run_experiment(exp, spec, names, data, args, out, sw, f"_{exp}")
+            figures(out, res, exp, spec, data_names(exp, ()), args.scale, f"_{exp}")
             experiments[exp] = res
             paper_key = {"dkl": "dkl_mnist", "cifar100-resnet18": "cifar100_resnet18",
                          "cifar100-convnet": "table_8_2", "omniglot-convnet": "table_8_3"}.get(exp)
@@ -510,6 +582,9 @@ def main(argv=None):
             print_table(f"Table {spec['table']}: {spec['title']} ({spec['reps']} runs)", cols, rows)
         if not experiments:
             return dsets.nothing_ran()
+        for exp, why in skipped.items():    # Fig. 8.3 says the experiment was skipped, beside the thesis' values
+            plot.save(fig_accuracy(None, exp, PAPER_RUNS[exp]["title"], data_names(exp, ()), args.scale, why),
+                      out / f"fig8_3_test_accuracy_{exp}.png")
         metrics.update(experiments)
         t81 = [[LABEL[m]] + [f"{experiments[e]['summary'][m]['mean']:.2f} ± {experiments[e]['summary'][m]['std']:.2f}"
                              if e in experiments else "skipped" for e in ("dkl", "cifar100-resnet18", "omniglot-resnet18")]

@@ -231,3 +231,76 @@ def test_thesis_ch5_fig5_2_shares_one_y_scale_and_fig5_3_keeps_the_legend_off_th
     check_figure(fig, dataset_words=("digits",))
     r53 = {(cx, pc, ctl): reps() for cx in ("uniform", "arithmetic") for pc in sc["pcs"] for ctl in ch.CONTROLS}
     check_figure(ch.fig_5_3(r53, sc, "digits", "quick"), dataset_words=("digits",))
+
+# ---- thesis chapters 3, 6, 7, 8 ------------------------------------------------------------------
+
+def _epochs(rng, n=7):
+    return [{m: float(v) for m, v in zip(("accuracy", "sensitivity", "specificity", "f1", "precision", "recall"),
+                                         rng.uniform(0.5, 0.9, 6))} for _ in range(n)]
+
+
+def test_thesis_ch3_ablation_figure_shows_the_thesis_f1():
+    ch = chapter("thesis_ch3_cnmc")
+    rng = np.random.default_rng(0)
+    curves = {k: [_epochs(rng) for _ in range(3)] for k in ("proposed", "NOROT", "NOSPECLR")}
+    best_f1 = {k: list(rng.uniform(0.6, 0.8, 3)) for k in curves}
+    fig = ch.fig_ablations(curves, best_f1, "fashion-mnist", "quick")
+    assert len(plot.artists(fig, plot.PAPER)) >= 4 + 3       # a Table 3.2 line per metric panel, three bars
+    check_figure(fig, dataset_words=("Fashion-MNIST", "C-NMC"))
+    fig = ch.fig_best_run(_epochs(rng), list(rng.uniform(0.3, 0.5, 6)), "digits", "quick")
+    check_figure(fig, dataset_words=("digits", "C-NMC"))
+
+
+def test_thesis_ch6_fig_6_1_shows_table_6_2_and_an_absent_atari_run():
+    ch = chapter("thesis_ch6_atari")
+    log = [{"generation": 0, "used": 100.0}] + [
+        {"generation": g, "used": 100.0 * (g + 1), "elite_eval_mean": 40.0 + g, "elite_eval_std": 3.0}
+        for g in range(1, 4)]
+    run = {"log": log, "final_mean": 60.0, "ensemble_mean": 40.0, "final_returns": [60.0] * 4}
+    atari = {"game": "frostbite", "net": "small",
+             "runs": {"baseline": run, "proposal": run, "random": {"final_mean": 30.0, "final_returns": [30.0] * 4}}}
+    cfg = {"kappa": 1, "mu": 3, "lam": 10, "max_evals": 1}
+    testbed = {"per_config": {k: {"recorded": [2.0, 3.0], "true": [-0.5, -0.4], "config": cfg}
+                              for k in ("baseline", "proposal")}, "gap_mwu_p": 0.1}
+    fig = ch.fig_6_1(atari, testbed, "frostbite", "quick")
+    heights = sorted(round(p.get_height()) for p in plot.artists(fig, plot.PAPER) if hasattr(p, "get_height"))
+    assert heights == [2455, 5140, 5547, 6440]                 # Table 6.2, Frostbite
+    check_figure(fig, dataset_words=("Frostbite", "test bed"))
+    fig = ch.fig_6_1(None, testbed, "frostbite", "quick", why_absent="Atari run skipped (--skip-atari)")
+    check_figure(fig, dataset_words=("test bed",), absent=True)
+
+
+def _ch7_progression(ch, reps=3, budget=8):
+    rng = np.random.default_rng(1)
+    return {"budget": budget, "checkpoints": [2, budget], "e": {"inheritance": 1, "baseline I": 1, "baseline II": 4},
+            "curves": {a: [list(np.maximum.accumulate(rng.uniform(0, 1, budget + 1))) for _ in range(reps)]
+                       for a in ch.ARMS},
+            "test": {a: {"2": list(rng.uniform(50, 90, reps)), str(budget): list(rng.uniform(60, 95, reps))}
+                     for a in ch.ARMS}}
+
+
+def test_thesis_ch7_progression_shows_the_thesis_means_and_an_absent_data_set():
+    ch = chapter("thesis_ch7_nas")
+    fig = ch.fig_progression(_ch7_progression(ch), "digits", "quick")
+    assert len(plot.artists(fig, plot.PAPER)) == 6               # three arms at two checkpoints (Table 7.1)
+    check_figure(fig, dataset_words=("digits",))
+    check_figure(ch.fig_blocks({a: [1, 2, 3] for a in ch.ARMS}, {a: 1 for a in ch.ARMS}, "digits", "quick"),
+                 dataset_words=("digits",))
+    fig = ch.fig_progression(None, "cifar-100", "paper", "CIFAR-100 absent")
+    check_figure(fig, dataset_words=("CIFAR-100",), absent=True)
+
+
+def test_thesis_ch8_accuracy_figure_shows_table_8_1_and_an_absent_experiment():
+    ch = chapter("thesis_ch8_lws")
+    rng = np.random.default_rng(2)
+    curves = {m: {"iteration": [0, 100, 200], "pooled_error": rng.uniform(0.1, 0.9, (3, 3)).tolist()}
+              for m in ch.METHODS}
+    fig = ch.fig_accuracy(curves, "quick", "quick, 8×8", ["digits", "fashion-mnist"], "quick")
+    heights = sorted(round(p.get_height(), 2) for p in plot.artists(fig, plot.PAPER) if hasattr(p, "get_height"))
+    assert heights == [85.84, 87.2, 88.17]                       # 100 − Table 8.1 (DKL-MNIST)
+    check_figure(fig, dataset_words=("digits", "Fashion-MNIST"))
+    check_figure(ch.fig_sharing([[0.4, 0.2, 0.4], [1, 0, 0]], ["conv1", "conv2"], "quick", "quick, 8×8",
+                                ["digits"], "quick"), dataset_words=("digits",))
+    fig = ch.fig_accuracy(None, "cifar100-resnet18", "CIFAR-100 ResNet18", ch.data_names("cifar100-resnet18", ()),
+                          "paper", "CIFAR-100 absent")
+    check_figure(fig, dataset_words=("CIFAR-100",), absent=True)
