@@ -242,10 +242,8 @@ def run_atari(sc, args, out, notes):
 
 def write_gif(game, spec, genome, seed, sc, out, settings):
     """One episode of ``genome`` on ``seed``: the 84×84 frames the agent sees (newest of the stack)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.animation import PillowWriter
+    plt = plot.pyplot()
     from refimpl.thesis import atari_env, atari_net
     frames = []
     one = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, 0.005)),

@@ -55,7 +55,7 @@ import numpy as np
 from .atomic import write_atomic
 
 __all__ = ["SCHEMA", "DOCUMENTS", "Difference", "make_results", "write_results", "read_results",
-           "write_atomic", "save_figure", "package_versions", "table", "compare", "to_jsonable",
+           "write_atomic", "package_versions", "table", "compare", "to_jsonable",
            "tolerance", "EXACT", "DETERMINISTIC", "DEFAULT_TOLERANCE", "trained", "over_seeds",
            "schema_path", "validate", "SchemaError"]
 
@@ -278,18 +278,6 @@ def read_results(path: str | Path) -> dict:
     if not isinstance(res, dict) or res.get("schema") != SCHEMA:
         raise ValueError(f"{path} is not a {SCHEMA} file (schema = {res.get('schema') if isinstance(res, dict) else None!r})")
     return res
-
-
-def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import io  # noqa: PLC0415
-
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return write_atomic(path, buf.getvalue())
 
 
 @dataclass(frozen=True)
