@@ -535,16 +535,13 @@ def _peek(path: Path) -> dict:
 
 
 def _of_scale(ref_files: dict[str, Path], ref_docs: dict[str, dict], scale: str):
-    """The references of one ``scale``, named like the candidate's chapters: a paper-scale reference lives in
-    ``figures/<chapter>/paper/`` and is named ``<chapter>`` here. A reference whose scale cannot be read is kept
-    under its own name (its error is reported when it is compared)."""
+    """The references of one ``scale``, named like the candidate's chapters (``figures/<chapter>/paper/`` is
+    ``<chapter>``); one whose scale cannot be read is kept (its error is reported when it is compared)."""
     files, docs = {}, {}
     for name, path in ref_files.items():
-        doc = ref_docs[name]
-        if doc.get("scale", scale) != scale:
-            continue
-        key = name[: -len("/paper")] if scale == "paper" and name.endswith("/paper") else name
-        files[key], docs[key] = path, doc
+        if ref_docs[name].get("scale", scale) == scale:
+            key = name[: -len("/paper")] if scale == "paper" and name.endswith("/paper") else name
+            files[key], docs[key] = path, ref_docs[name]
     return files, docs
 
 
