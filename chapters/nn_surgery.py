@@ -27,9 +27,20 @@ Fashion-MNIST subset with the small topology and one seed (more does not fit the
 97, on Fashion-MNIST, EMNIST (digits), CIFAR-10 and CIFAR-100 where their files are present;
 SVHN and EuroSAT have no loader in refimpl.data and are reported as skipped. Finished runs are
 checkpointed in OUT/checkpoints/ and skipped when the script is run again.
+--topologies LIST (comma-separated, of small, medium, large) and --seeds-per-topology N (the
+first N of the scale's seeds) choose a subset of that plan for every data set, e.g. the reduced
+but real paper configuration ``--scale paper --dataset fashion-mnist --topologies small
+--seeds-per-topology 2`` (the Appendix schedule, small topology, seeds 6 and 63). results.json
+records the choice (config.selection, config.runs_per_topology) and a run with fewer topologies or
+seeds than the scale's plan is labelled reduced in its notes and table titles.
+--scale paper on this 2-core machine: ~8–9 h (measured: CPU s per epoch of each topology and of
+the Surgeon's first decision, × ~510 epochs per run, 15 runs; data: Fashion-MNIST, the only one
+present); the reduced configuration above ~35–45 min. Under load, 2 OpenBLAS threads made the
+large topology ~9× slower (OPENBLAS_NUM_THREADS=1 avoids it).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import time
@@ -37,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from _cli import DataSets, Stopwatch, chapter_parser, output_dir, positive_int, print_table, run
 from refimpl import plotting as plot
 from refimpl import surgery
 from refimpl.data import DatasetNotFoundError, load_dataset, subsample, train_val_split
@@ -107,6 +118,32 @@ NOTES = [
     "each baseline to the Surgeon's total training, ceil(epochs_trained) epochs: 'baseline acc (equal total "
     "training)', an equal-compute comparison the paper does not make.",
 ]
+
+
+def topology_list(text: str) -> list[str]:
+    """argparse type: comma-separated names of :data:`TOPOLOGIES`, in Table 2's order, each once."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in names if t not in TOPOLOGIES]
+    if not names or bad:
+        what = f"unknown topology {bad[0]!r}" if bad else f"no topology in {text!r}"
+        raise argparse.ArgumentTypeError(f"{what}; choose from {', '.join(TOPOLOGIES)} (comma-separated)")
+    return [t for t in TOPOLOGIES if t in names]
+
+
+def select_runs(setting: dict, topologies: list[str] | None, seeds_per_topology: int | None) -> dict | None:
+    """The plan that ``--topologies`` / ``--seeds-per-topology`` choose (None when neither is given):
+    ``runs_per_topology`` (topology -> runs, for every data set), whether it is ``reduced`` (fewer
+    topologies or runs than the scale's plan ``setting["runs"]``), and a ``label`` for titles."""
+    if topologies is None and seeds_per_topology is None:
+        return None
+    full = setting["runs"]
+    topologies = list(full) if topologies is None else topologies
+    runs = {t: seeds_per_topology if seeds_per_topology is not None else full[t] for t in topologies}
+    reduced = any(runs.get(t, 0) < n for t, n in full.items())
+    label = (f"topologies {', '.join(topologies)}, "
+             + ", ".join(f"{t} × {n} seed{'s' if n > 1 else ''}" for t, n in runs.items()))
+    return {"topologies": topologies, "seeds_per_topology": seeds_per_topology, "runs_per_topology": runs,
+            "reduced": reduced, "plan": dict(full), "runs": sum(runs.values()), "label": label}
 
 
 def load(name: str, scale: str, seed: int):
@@ -379,10 +416,20 @@ def figures(out: Path, results_by_ds: dict, panels, absent: dict, scale: str):
 
 def main(argv=None):
     parser = chapter_parser(__doc__, chapter="surgery", datasets=("digits",) + PAPER_DATASETS)
+    parser.add_argument("--topologies", type=topology_list, default=None, metavar="LIST",
+                        help="comma-separated starting topologies to run, of: " + ", ".join(TOPOLOGIES)
+                             + " (default: the scale's plan); a subset is a reduced run")
+    parser.add_argument("--seeds-per-topology", type=positive_int, default=None, metavar="N",
+                        help="runs per topology: the first N of the scale's seeds (quick: at most 3, paper: at most "
+                             "5; default: the scale's plan); fewer than the plan is a reduced run")
     args = parser.parse_args(argv)
+    setting = QUICK if args.scale == "quick" else PAPER
+    if args.seeds_per_topology is not None and args.seeds_per_topology > len(setting["seeds"]):
+        parser.error(f"argument --seeds-per-topology: at most {len(setting['seeds'])} at --scale {args.scale} "
+                     f"(seeds {', '.join(map(str, setting['seeds']))}), got {args.seeds_per_topology}")
+    selection = select_runs(setting, args.topologies, args.seeds_per_topology)
     out = output_dir(args)
     sw = Stopwatch()
-    setting = QUICK if args.scale == "quick" else PAPER
     config: SurgeonConfig = setting["config"]
     seeds = list(setting["seeds"])
     if args.seed:
@@ -391,7 +438,12 @@ def main(argv=None):
                                                     else list(PAPER_DATASETS))
     notes, dsets = list(NOTES), DataSets()
     ckpt_dir = out / "checkpoints" if args.scale == "paper" else None
-    if args.scale == "quick" and not args.dataset:
+    if selection is not None and selection["reduced"]:
+        notes.append(f"REDUCED {args.scale}-scale run ({selection['label']}): {selection['runs']} runs per data set "
+                     f"instead of the plan's {sum(setting['runs'].values())} ({', '.join(f'{t} × {n}' for t, n in setting['runs'].items())}"
+                     f"); the schedule and settings are the scale's own. Means and stds over these runs are not the "
+                     f"paper's 5-seed Table 3 statistics.")
+    elif args.scale == "quick" and not args.dataset and selection is None:
         notes.append("Quick scale runs Fashion-MNIST (when its files are present) on a seeded 5,000 / 1,000 image "
                      "subset with the small topology and one seed only (per-run seconds are in metrics.runs); all three "
                      "topologies × 3 seeds would exceed the 3-minute budget. "
@@ -412,7 +464,8 @@ def main(argv=None):
             dsets.skip(ds, e if isinstance(e, DatasetNotFoundError) else e.args[0])
             continue
         dsets.use(ds)
-        plan = setting["runs"] if args.dataset else setting.get("runs_by_dataset", {}).get(ds, setting["runs"])
+        plan = (selection["runs_per_topology"] if selection is not None else setting["runs"] if args.dataset
+                else setting.get("runs_by_dataset", {}).get(ds, setting["runs"]))
         for topo, n_seeds in plan.items():
             for seed in seeds[:n_seeds]:
                 ck = ckpt_dir / f"{ds}_{topo}_{seed}.json" if ckpt_dir else None
@@ -437,7 +490,8 @@ def main(argv=None):
                                        column_tolerances=TABLE3_TOLERANCES)
         dsets.label(f"metrics/runs/{ds}", ds)
         dsets.label(f"metrics/summary/{ds}", ds)
-        print_table(f"Table 3 ({ds}, test accuracy, {args.scale} scale)", TABLE3_COLUMNS, rows)
+        reduced = ", reduced: " + selection["label"] if selection is not None and selection["reduced"] else ""
+        print_table(f"Table 3 ({ds}, test accuracy, {args.scale} scale{reduced})", TABLE3_COLUMNS, rows)
         if ds in PAPER_TABLE3:
             prow = [[t, *v] for t, v in PAPER_TABLE3[ds].items()]
             print_table(f"Table 3 (paper, {ds})", ["topology", "baseline", "± std", "Surgeon", "± std",
@@ -500,10 +554,13 @@ def main(argv=None):
     res = make_results(
         document="surgery", experiment="Surgeon vs. equal-epoch and equal-compute baselines (Tables 1, 3; Figs. 2-5)",
         scale=args.scale,
-        config={"surgeon": config.to_dict(), "topologies": TOPOLOGIES, "runs_per_topology": setting["runs"],
-                "runs_per_topology_by_dataset": setting.get("runs_by_dataset", {}),
+        config={"surgeon": config.to_dict(), "topologies": TOPOLOGIES,
+                "runs_per_topology": setting["runs"] if selection is None else selection["runs_per_topology"],
+                "runs_per_topology_by_dataset": setting.get("runs_by_dataset", {}) if selection is None else {},
                 "datasets": datasets,
-                "validation": "stratified hold-out of the training split (20 % quick, 10 % paper)"},
+                "validation": "stratified hold-out of the training split (20 % quick, 10 % paper)",
+                **({} if selection is None else {"selection": {k: selection[k] for k in (
+                    "topologies", "seeds_per_topology", "reduced", "plan")}})},
         seeds=seeds, metrics=metrics, tables=tables,
         paper={"table1": [list(r) for r in PAPER_TABLE1], "table3": {ds: {t: list(v) for t, v in d.items()}
                                                                       for ds, d in PAPER_TABLE3.items()}},

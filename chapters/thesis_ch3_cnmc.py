@@ -31,6 +31,9 @@ SE-ResNeXt-50 32×4d with ImageNet weights from --weights FILE (PyTorch state di
 needed; the measured CPU time of one 300×300 batch is printed. refimpl differentiates with autograd on
 the CPU only, so a paper-scale run on a CPU takes days (see the printed estimate); the realistic path
 for the full experiment is a GPU framework.
+--scale paper on this 2-core machine: not runnable (C-NMC and the weights are absent: exit status 3);
+one batch of 2 took 57 s at load 8.5 (≤ 24 s of CPU): ~150–200 h per run, about a year for all
+(measured with the printed timing; data: none).
 """
 from __future__ import annotations
 

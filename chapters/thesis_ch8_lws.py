@@ -33,6 +33,8 @@ test split per character) with the soft-layer-ordering ConvNet and ResNet-18 (20
 η_π 1e-2, K 20). 10 repetitions. Every finished run is stored in OUT/runs/ and skipped when the
 script is started again; a run in progress checkpoints every 500 iterations in OUT/checkpoints/.
 Training is autograd on the CPU: DKL-MNIST takes hours, the ResNet-18 runs are out of reach of a CPU.
+--scale paper on this 2-core machine: not runnable (EMNIST, KMNIST, CIFAR-100 and Omniglot are all
+absent: exit status 3); not measured.
 """
 from __future__ import annotations
 

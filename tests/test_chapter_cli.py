@@ -127,6 +127,47 @@ def test_default_output_is_runs_not_the_reference():
     assert output_dir(args) == REPO / "runs" / "paper" / "extremal"
 
 
+# ---- nn_surgery: --topologies / --seeds-per-topology (a reduced but real plan) ----------------
+
+@pytest.mark.parametrize("argv,message", [
+    (["--topologies", "huge"], "argument --topologies: unknown topology 'huge'; choose from small, medium, large"),
+    (["--topologies", "small,,tiny"], "unknown topology 'tiny'"),
+    (["--topologies", ","], "argument --topologies: no topology in ','"),
+    (["--seeds-per-topology", "0"], "argument --seeds-per-topology: must be a positive integer, got 0"),
+    (["--seeds-per-topology", "4"], "argument --seeds-per-topology: at most 3 at --scale quick (seeds 6, 63, 72), got 4"),
+    (["--scale", "paper", "--seeds-per-topology", "6"], "at most 5 at --scale paper (seeds 6, 63, 72, 77, 97), got 6"),
+])
+def test_surgery_selection_bad_values(argv, message, capsys):
+    assert message in fails(capsys, chapter("nn_surgery").main, argv)
+
+
+def test_surgery_select_runs():
+    m = chapter("nn_surgery")
+    assert m.select_runs(m.PAPER, None, None) is None            # the scale's own plan
+    assert m.topology_list("large, small,small") == ["small", "large"]   # Table 2's order, each once
+    r = m.select_runs(m.PAPER, ["small"], 2)
+    assert r["runs_per_topology"] == {"small": 2} and r["reduced"] and r["runs"] == 2
+    assert r["plan"] == {"small": 5, "medium": 5, "large": 5}
+    assert m.select_runs(m.PAPER, ["small"], None)["runs_per_topology"] == {"small": 5}
+    full = m.select_runs(m.PAPER, ["small", "medium", "large"], 5)
+    assert not full["reduced"] and full["runs_per_topology"] == m.PAPER["runs"]
+    assert m.select_runs(m.QUICK, None, 1)["runs_per_topology"] == {"small": 1, "medium": 1, "large": 1}
+
+
+def test_surgery_reduced_run_is_recorded_and_labelled(tmp_path):
+    out = tmp_path / "o"
+    assert chapter("nn_surgery").main(["--dataset", "digits", "--topologies", "small", "--seeds-per-topology", "1",
+                                       "--out", str(out), "--no-progress"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    cfg = res["config"]
+    assert cfg["runs_per_topology"] == {"small": 1} and cfg["runs_per_topology_by_dataset"] == {}
+    assert cfg["selection"] == {"topologies": ["small"], "seeds_per_topology": 1, "reduced": True,
+                                "plan": {"small": 3, "medium": 3, "large": 1}}
+    assert [(r["topology"], r["seed"]) for r in res["metrics"]["runs"]["digits"]] == [("small", 6)]
+    assert any(n.startswith("REDUCED quick-scale run (topologies small, small × 1 seed): 1 runs per data set "
+                            "instead of the plan's 7") for n in res["notes"])
+
+
 # ---- run_all --------------------------------------------------------------------------------
 
 def _run_all():
