@@ -176,10 +176,13 @@ class DataSets:
     def skip(self, name: str, reason) -> str:
         """Record ``name`` as skipped and print one line saying why; ``reason`` is a string or a
         ``DatasetNotFoundError`` (then: every folder searched and ``refimpl data get NAME``)."""
+        from refimpl.data import catalog  # noqa: PLC0415
         searched = getattr(reason, "searched", None)
-        if searched is not None:
+        if searched is not None and name in catalog.names():
             text = (f"not found (searched {', '.join(str(d) for d in searched)}); "
                     f"get it with `refimpl data get {name}`")
+        elif searched is not None:   # an experiment's name, not a data set's: the loader's own message says which
+            text = " ".join(str(reason).split())
         else:
             text = " ".join(str(reason).split()).strip("'\"")
         self.absent[name] = text

@@ -563,7 +563,9 @@ def main(argv=None):
                 if src not in cache:
                     cache[src] = paper_data(exp)
             except DatasetNotFoundError as e:
-                notes.append(f"{spec['title']}: skipped, data absent ({dsets.skip(src, e)})")
+                cache[src] = dsets.skip(src, e)          # said once per data set, not once per experiment
+            if isinstance(cache[src], str):
+                notes.append(f"{spec['title']}: skipped, data absent ({cache[src]})")
                 skipped[exp] = f"{DATA_NAMES.get(src, src)} absent: files not found"
                 continue
             dsets.use(src)
