@@ -259,7 +259,8 @@ def fig_curves(results: dict, exp: str, scale: str, panels=None, absent=None, ex
     fig.suptitle(f"Removal of insignificant nodes from {EXPERIMENT_TEXT[exp]} (cf. paper {PAPER_FIGURE[exp]})")
     fig.tight_layout()
     plot.legend_outside(fig, ncol=3)
-    plot.data_label(fig, [n for n in panels if n in results], scale, extra)
+    ran = [n for n in panels if n in results]
+    plot.data_label(fig, ran or [f"none ({', '.join(map(plot.dataset_title, panels))} absent)"], scale, extra)
     return fig
 
 
@@ -354,7 +355,6 @@ def main(argv=None):
     extra = f"random: mean of {cfg['n_random']} draws"
     if cfg["eval_train"]:
         extra += f"; curves on ≤{cfg['eval_train']:,} train / ≤{cfg['eval_test']:,} test examples"
-    figures(out, results, wanted, dsets.absent, args.scale, extra)
     metrics = {n: {k: v for k, v in r.items() if k != "training_history"} for n, r in results.items()}
     for n, r in results.items():
         metrics[n]["training_history"] = r["training_history"] if isinstance(r["training_history"], dict) else {}
@@ -378,7 +378,8 @@ def main(argv=None):
                        metrics={"datasets": metrics}, tables=tables,
                        paper={"table2": PAPER_TABLE2, "table1": PAPER_TABLE1}, notes=notes,
                        elapsed_seconds=float(sw), tolerances=tolerances, datasets=dsets.report())
-    write_results(out / "results.json", res)
+    write_results(out / "results.json", res)          # before the figures: a figure cannot lose the results
+    figures(out, results, wanted, dsets.absent, args.scale, extra)
     print(f"\nwrote {out / 'results.json'} and figures in {out} ({float(sw):.1f} s)")
     for n in notes:
         print(" -", n)

@@ -304,3 +304,11 @@ def test_thesis_ch8_accuracy_figure_shows_table_8_1_and_an_absent_experiment():
     fig = ch.fig_accuracy(None, "cifar100-resnet18", "CIFAR-100 ResNet18", ch.data_names("cifar100-resnet18", ()),
                           "paper", "CIFAR-100 absent")
     check_figure(fig, dataset_words=("CIFAR-100",), absent=True)
+
+
+def test_interval_fig8_when_cifar10_is_absent_says_so():
+    ch = chapter("interval_significance")
+    fig = ch.fig_cifar10_input({}, "paper", absent={"cifar-10": "not found (searched /x)"})
+    assert plot.artists(fig, plot.ABSENT)
+    assert "none (CIFAR-10 absent) · paper scale" in plot.artists(fig, plot.DATA_LABEL)[0].get_text()
+    plot.pyplot().close(fig)
