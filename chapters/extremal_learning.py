@@ -209,9 +209,6 @@ def main(argv=None):
     if exceed > 1e-6:
         notes.append(f"an in-window local result exceeded the MILP bound by {exceed:.2e}")
 
-    # ---- figures ---------------------------------------------------------------------------
-    figures(out, x, y, predict(model, params, x)[:, 0], el, window, cert, x_true, args.scale)
-
     notes += [
         "f(x̂) is the network output; the paper's ŷ ≈ 1.702 is g_true(x̂) (docs/extremal.md).",
         "x̂_true follows Eq. 3.7 ([0, 0, −2σ2, −2σ3], ignoring μ ≈ 0); the window edge is μ − 2σ.",
@@ -256,7 +253,8 @@ def main(argv=None):
                     "metrics/milp/n_binary": tolerance(0.2, 2.0, "undecided ReLUs of the trained network"),
                     "metrics/milp/nodes": tolerance(1.0, 50.0, "branch-and-bound nodes: vary with the network"),
                     "metrics/max_in_window_local_minus_bound": tolerance(0.0, 1e-5, "<= 0 up to rounding")})
-    write_results(out / "results.json", results)
+    write_results(out / "results.json", results)          # before the figures: a figure cannot lose the results
+    figures(out, x, y, predict(model, params, x)[:, 0], el, window, cert, x_true, args.scale)
     print(f"\nwrote {out / 'results.json'} and figures; {float(clock):.1f} s")
     return 0
 

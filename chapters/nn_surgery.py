@@ -519,8 +519,6 @@ def main(argv=None):
                                          "|diff|"], eq16_rows, key=["operation", "position"], tolerance=EXACT)
     metrics["eq16_table1_max_abs_diff"] = max(r[-1] for r in eq16_rows)
 
-    figures(out, results_by_ds, datasets, dsets.absent, args.scale)
-
     for ds, why in dsets.absent.items():
         notes.append(f"skipped {ds}: {why}")
     summary = {}
@@ -567,8 +565,9 @@ def main(argv=None):
         notes=notes, elapsed_seconds=float(sw), datasets=dsets.report(),
         tolerances={"config": EXACT, "metrics": accuracy, "metrics/eq16_table1_max_abs_diff": EXACT,
                     **{f"metrics/summary/*/*/{k}": v for k, v in SUMMARY_TOLERANCES.items()}})
-    write_results(out / "results.json", res)
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    write_results(out / "results.json", res)          # before the figures: a figure cannot lose the results
+    figures(out, results_by_ds, datasets, dsets.absent, args.scale)
+    print(f"\nwrote {out / 'results.json'} and figures ({float(sw):.0f} s)")
     return 0
 
 
