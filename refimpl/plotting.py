@@ -19,6 +19,7 @@ costs nothing and works without a display.
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -168,7 +169,8 @@ def _collect(axes: Iterable) -> tuple[list, list]:
 
 
 def absent_panel(ax, why: str):
-    """Mark a panel that could not be made: a grey box with ``"not made: <why>"`` instead of data.
+    """Mark a panel that could not be made: a grey box with ``"not made: <why>"`` instead of data
+    (``why`` wrapped to the panel, at most 7 lines).
 
     Returns the ``Text`` artist (``gid`` :data:`ABSENT`).
     """
@@ -179,8 +181,11 @@ def absent_panel(ax, why: str):
         spine.set_visible(True)
         spine.set_linestyle(":")
         spine.set_color("0.6")
-    return ax.text(0.5, 0.5, f"not made:\n{why}", ha="center", va="center", transform=ax.transAxes,
-                   fontsize=9, color="0.3", wrap=True, gid=ABSENT)
+    lines = textwrap.wrap(" ".join(str(why).split()), 34) or [""]
+    if len(lines) > 7:                 # a long reason (every folder searched) is cut; the results file has it all
+        lines = lines[:6] + [lines[6][:30] + " …"]
+    return ax.text(0.5, 0.5, "not made:\n" + "\n".join(lines), ha="center", va="center", transform=ax.transAxes,
+                   fontsize=8, color="0.3", gid=ABSENT)
 
 
 def artists(fig, gid: str) -> list:
