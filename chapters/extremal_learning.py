@@ -28,6 +28,9 @@ extrapolation loss returns ``sum(square(loss_1)) + sum(square(loss_1))``: the up
 dropped and the lower one counted twice, i.e. Eq. 2.6 with κ1 = 2 on the lower branch only
 (the text's Eq. 3.3 has κ1 = 1/2 on both) — run and printed as "notebook variant".
 
+--scale paper on this 2-core machine: 2.5–3.7 min of CPU (measured: 4.7 min wall clock at load 3,
+10 min at load 6; data: the generated health data); reference in figures/extremal/paper/.
+
     python chapters/extremal_learning.py [--scale quick|paper] [--seed N] [--out DIR]
 """
 from __future__ import annotations

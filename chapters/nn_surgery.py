@@ -29,13 +29,15 @@ SVHN and EuroSAT have no loader in refimpl.data and are reported as skipped. Fin
 checkpointed in OUT/checkpoints/ and skipped when the script is run again.
 --topologies LIST (comma-separated, of small, medium, large) and --seeds-per-topology N (the
 first N of the scale's seeds) choose a subset of that plan for every data set, e.g. the reduced
-but real paper configuration ``--scale paper --dataset fashion-mnist --topologies small
---seeds-per-topology 2`` (the Appendix schedule, small topology, seeds 6 and 63). results.json
+but real paper configuration of the committed reference figures/surgery/paper/ ``--scale paper
+--dataset fashion-mnist --topologies small --seeds-per-topology 1`` (the Appendix schedule, small
+topology, seed 6). results.json
 records the choice (config.selection, config.runs_per_topology) and a run with fewer topologies or
 seeds than the scale's plan is labelled reduced in its notes and table titles.
 --scale paper on this 2-core machine: ~8–9 h (measured: CPU s per epoch of each topology and of
 the Surgeon's first decision, × ~510 epochs per run, 15 runs; data: Fashion-MNIST, the only one
-present); the reduced configuration above ~35–45 min. Under load, 2 OpenBLAS threads made the
+present); the reduced configuration above: 27 min of CPU (measured: 47 min wall clock at load 3–4;
+2 seeds about twice that). Under load, 2 OpenBLAS threads made the
 large topology ~9× slower (OPENBLAS_NUM_THREADS=1 avoids it).
 """
 from __future__ import annotations
