@@ -268,11 +268,18 @@ FAMILIES = ("MNIST", "FMNIST")
 HIDDEN_COLORS = {"1": "tab:blue", "2": "tab:orange", "4": "tab:green"}
 
 
-def _family_axes(summaries, absent, ncols_per=1, width=5.0, height=3.8, sharey=False):
-    """One panel per data-set family that ran or was absent; returns (fig, [(family, ax)])."""
-    fams = [f for f in FAMILIES if any(k.startswith(f + "-") for k in summaries) or f in (absent or {})]
+def _family_axes(summaries, absent, data_desc, width=5.0, height=3.8, sharey=False):
+    """One panel per data-set family that ran or was absent; an absent family's panel says so.
+    Returns (fig, [(family, ax, model names)]) for the families that ran."""
+    fams = [f for f in FAMILIES if any(k.startswith(f + "-") for k in summaries) or f in absent]
     fig, axes = plot.subplots(1, len(fams), figsize=(width * len(fams), height), squeeze=False, sharey=sharey)
-    return fig, list(zip(fams, axes[0]))
+    panels = []
+    for fam, ax in zip(fams, axes[0]):
+        if fam in absent:
+            _absent(ax, fam, absent, data_desc)
+        else:
+            panels.append((fam, ax, [n for n in summaries if n.startswith(fam + "-")]))
+    return fig, panels
 
 
 def _layers(name):
@@ -313,12 +320,8 @@ def fig_gain_vs_delta(summaries, deltas, datasets, scale, *, data_desc=None, abs
     ``datasets``: family → data-set key; ``absent``: family → why its panel could not be made.
     """
     data_desc, absent = data_desc or {}, absent or {}
-    fig, panels = _family_axes(summaries, absent, width=5.6)
-    for fam, ax in panels:
-        if fam in absent:
-            _absent(ax, fam, absent, data_desc)
-            continue
-        names = [n for n in summaries if n.startswith(fam + "-")]
+    fig, panels = _family_axes(summaries, absent, data_desc, width=5.6)
+    for fam, ax, names in panels:
         gains = {n: [100 * summaries[n]["asa"][d]["gain"] for d in deltas] for n in names}
         for n in names:   # drawn in this order so that the legend reads by column
             ax.plot(deltas, gains[n], "o-", color=HIDDEN_COLORS[n.split("-")[1]], ms=4, label=f"δ-search, {_layers(n)}")
@@ -347,12 +350,8 @@ def fig_gain_over_trials(summaries, delta, n_trials, datasets, scale, *, fig_no,
     ``summaries``: model name → {"asa": {δ: {"curve"}}, "restart_accuracies"} (fractions).
     """
     data_desc, absent = data_desc or {}, absent or {}
-    fig, panels = _family_axes(summaries, absent, width=5.6)
-    for fam, ax in panels:
-        if fam in absent:
-            _absent(ax, fam, absent, data_desc)
-            continue
-        names = [n for n in summaries if n.startswith(fam + "-")]
+    fig, panels = _family_axes(summaries, absent, data_desc, width=5.6)
+    for fam, ax, names in panels:
         curves = {n: 100 * np.asarray(summaries[n]["asa"][delta]["curve"]) for n in names}
         for n in names:   # drawn in this order so that the legend reads by column
             ax.plot(np.arange(1, curves[n].size + 1), curves[n], "o-", color=HIDDEN_COLORS[n.split("-")[1]], ms=3.5,
@@ -383,12 +382,8 @@ def fig_seed_variance(summaries, datasets, scale, *, data_desc=None, absent=None
     """Sec. 2 / Fig. 1: the training accuracy of one model over many initialization seeds, per model,
     beside the accuracy the paper reports for that model (Sec. 6.1)."""
     data_desc, absent = data_desc or {}, absent or {}
-    fig, panels = _family_axes(summaries, absent, width=4.6)
-    for fam, ax in panels:
-        if fam in absent:
-            _absent(ax, fam, absent, data_desc)
-            continue
-        names = [n for n in summaries if n.startswith(fam + "-")]
+    fig, panels = _family_axes(summaries, absent, data_desc, width=4.6)
+    for fam, ax, names in panels:
         for i, name in enumerate(names):
             a = 100 * np.asarray(summaries[name]["restart_accuracies"])
             c = HIDDEN_COLORS[name.split("-")[1]]
@@ -411,12 +406,8 @@ def fig_time(summaries, deltas, n_trials, datasets, scale, *, data_desc=None, ab
     """RQ3: seconds per iteration (one training) and per δ-search, per model. The paper only announces this
     measurement and reports no time; the figure says so in every panel."""
     data_desc, absent = data_desc or {}, absent or {}
-    fig, panels = _family_axes(summaries, absent, width=4.6, sharey=True)
-    for fam, ax in panels:
-        if fam in absent:
-            _absent(ax, fam, absent, data_desc)
-            continue
-        names = [n for n in summaries if n.startswith(fam + "-")]
+    fig, panels = _family_axes(summaries, absent, data_desc, width=4.6, sharey=True)
+    for fam, ax, names in panels:
         x = np.arange(len(names))
         it = [summaries[n]["seconds_per_iteration"] for n in names]
         srch = [float(np.mean([summaries[n]["asa"][d]["seconds"] for d in deltas])) for n in names]
