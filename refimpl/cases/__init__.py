@@ -219,6 +219,18 @@ def network(weights, biases, activations):
     return Sequential((int(weights[0].shape[-2]),), layers), params
 
 
+def _numeric(v) -> bool:
+    return isinstance(v, (int, float)) or (isinstance(v, list) and all(_numeric(x) for x in v))
+
+
+def arrays(tree):
+    """A params/state pytree of JSON values (dicts and lists) with its leaves — nested lists of
+    numbers — as float64 arrays; the form in which cases pass whole parameter trees."""
+    if isinstance(tree, dict):
+        return {k: arrays(v) for k, v in tree.items()}
+    return np.asarray(tree, dtype=np.float64) if _numeric(tree) else [arrays(v) for v in tree]
+
+
 def unpack(model, params) -> dict:
     """``{"weights", "biases", "activations"}`` of a Dense-only network (a missing bias as zeros)."""
     from ..model import Dense  # noqa: PLC0415

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..thesis import cnmc
-from . import Kind, make_case
+from . import Kind, arrays, make_case
 
 __all__ = ["KINDS", "cases", "tta_average"]
 
@@ -70,22 +70,11 @@ def tta_average(per_rotation_logits):
     return mean
 
 
-def _numeric(v) -> bool:
-    return isinstance(v, (int, float)) or (isinstance(v, list) and all(_numeric(x) for x in v))
-
-
-def _arrays(tree):
-    """A params/state tree of JSON values with its leaves (nested lists of numbers) as float64 arrays."""
-    if isinstance(tree, dict):
-        return {k: _arrays(v) for k, v in tree.items()}
-    return np.asarray(tree, dtype=np.float64) if _numeric(tree) else [_arrays(v) for v in tree]
-
-
 def _typed(name: str, inputs: dict) -> dict:
     """The inputs of a golden case of cnmc with arrays where the JSON had lists (labels as int64)."""
     if name == "metrics":
         return {"y": np.asarray(inputs["y"], dtype=np.int64), "logits": np.asarray(inputs["logits"], dtype=np.float64)}
-    return {k: (_arrays(v) if isinstance(v, (list, dict)) else v) for k, v in inputs.items()}
+    return {k: (arrays(v) if isinstance(v, (list, dict)) else v) for k, v in inputs.items()}
 
 
 def cases() -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..thesis import lws
-from . import Kind, make_case
+from . import Kind, arrays, make_case
 
 __all__ = ["KINDS", "cases"]
 
@@ -44,17 +44,6 @@ _EQUATION = {"rank_utilities": "thesis Eq. 8.19",
              "routed_forward": "thesis Sec. 8.4 (Fig. 8.2)"}
 
 
-def _numeric(v) -> bool:
-    return isinstance(v, (int, float)) or (isinstance(v, list) and all(_numeric(x) for x in v))
-
-
-def _arrays(tree):
-    """A params/state pytree of JSON values with its leaves (nested lists of numbers) as float64 arrays."""
-    if isinstance(tree, dict):
-        return {k: _arrays(v) for k, v in tree.items()}
-    return np.asarray(tree, dtype=np.float64) if _numeric(tree) else [_arrays(v) for v in tree]
-
-
 def _typed(case: dict) -> tuple[dict, dict]:
     """Inputs and expected outputs of a golden case of lws, with arrays where the JSON had lists."""
     inp, exp = case["inputs"], case["expected"]
@@ -65,10 +54,10 @@ def _typed(case: dict) -> tuple[dict, dict]:
         return ({"pi": f64(inp["pi"]), "samples": np.asarray(inp["samples"], dtype=np.int64),
                  "losses": f64(inp["losses"]), "lr": inp["lr"], "p_min": inp["p_min"]},
                 {k: f64(v) for k, v in exp.items()})
-    return ({"net": inp["net"], "params": _arrays(inp["params"]), "state": _arrays(inp["state"]),
+    return ({"net": inp["net"], "params": arrays(inp["params"]), "state": arrays(inp["state"]),
              "xs": [f64(x) for x in inp["xs"]], "assignment": np.asarray(inp["assignment"], dtype=np.int64)},
             {"logits_eval": [f64(z) for z in exp["logits_eval"]], "logits_train": [f64(z) for z in exp["logits_train"]],
-             "state_after_train": _arrays(exp["state_after_train"])})
+             "state_after_train": arrays(exp["state_after_train"])})
 
 
 _DESCRIPTION = {
