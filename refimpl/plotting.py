@@ -189,7 +189,8 @@ def absent_panel(ax, why: str):
 
 
 def artists(fig, gid: str) -> list:
-    """Every artist in ``fig`` (figure texts, axes children, legend entries excluded) whose ``gid`` is ``gid``."""
+    """Every artist inside ``fig`` (a Figure or an Axes) whose ``gid`` is ``gid``; a legend's handles carry
+    no gid, so each drawn value counts once (tests/test_figures.py checks this with a legend present)."""
     found = fig.findobj(lambda a: a.get_gid() == gid)
     return [a for a in found if a is not fig]
 
