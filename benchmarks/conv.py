@@ -11,10 +11,12 @@ printed is the median of the per-round ratios refimpl/PyTorch with their range (
 
 A breakdown line times, in the same rounds, the steps refimpl's conv2d performs, as plain NumPy
 calls on the same shapes: the im2col copy, the forward GEMM, the output transpose + bias, the
-output-gradient transpose, the dK GEMM, the input-gradient path (its GEMMs and its strided
-additions), and the rest of refimpl's time (autodiff bookkeeping, the loss g·y, the
-bias gradient), which is the total minus the steps. "GEMMs alone" is the floor this approach
-cannot go below at this machine's OpenBLAS rate. The load average is printed before and after.
+output-gradient transpose, the dK GEMM, the input gradient (one GEMM per kernel offset and
+the shifted additions: ``refimpl.nn._conv_input_grad``), and the rest of refimpl's time
+(autodiff bookkeeping, the loss g·y, the bias gradient), which is the total minus the steps.
+"GEMMs alone" (forward, dK, and the input gradient's products as one GEMM) is the floor this
+approach cannot go below at this machine's OpenBLAS rate.
+The load average is printed before and after.
 
 Exits with status 1 and a message if refimpl's output or gradients differ from PyTorch's by
 more than float32 tolerance (max abs difference > 1e-4 × max abs value).
@@ -55,22 +57,21 @@ def interleaved(fns: dict, repeats: int) -> dict:
 
 def steps(x, k, b, g_out):
     """The steps of refimpl's conv2d forward + backward as separate plain-NumPy callables (the
-    shapes and layouts ``nn.conv2d`` uses), to split its time."""
+    shapes and layouts ``nn.conv2d`` uses), to split its time; and the input gradient's products
+    as one GEMM ``dL/dy · wᵀ`` (the same flops), for the GEMM floor."""
     st = (1, 1)
     cols = nn.im2col(x, K, K, st, "same")                                 # (N·H·W, 9·C)
-    kmat = k.transpose(0, 2, 3, 1).reshape(F, K * K * C)                  # (F, 9·C), (m, q, c) order
-    y_nhwc = cols @ kmat.T
+    w = k.transpose(0, 2, 3, 1).reshape(F, K * K * C).T                   # (9·C, F), rows (m, q, c)
+    y_rows = cols @ w
     gh = np.ascontiguousarray(g_out.transpose(0, 2, 3, 1)).reshape(-1, F)  # output gradient, NHWC rows
-    dcols = gh @ kmat
     return {
         "im2col": lambda: nn.im2col(x, K, K, st, "same"),
-        "fwd GEMM": lambda: cols @ kmat.T,
-        "out transpose+bias": lambda: y_nhwc.reshape(N, H, W, F).transpose(0, 3, 1, 2) + b[:, None, None],
+        "fwd GEMM": lambda: cols @ w,
+        "out transpose+bias": lambda: y_rows.reshape(N, H, W, F).transpose(0, 3, 1, 2) + b[:, None, None],
         "grad transpose": lambda: np.ascontiguousarray(g_out.transpose(0, 2, 3, 1)).reshape(-1, F),
         "dK GEMM": lambda: cols.T @ gh,
-        "dcols GEMM": lambda: gh @ kmat,
-        "col2im": lambda: nn._col2im(dcols, x.shape, K, K, st, "same"),
-    }, ("fwd GEMM", "dK GEMM", "dcols GEMM")
+        "dx (9 offset GEMMs + adds)": lambda: nn._conv_input_grad(gh, w, x.shape, K, K, st, "same"),
+    }, {"dx as one GEMM": lambda: gh @ w.T}
 
 
 def check(x, k, b, g_out, step, torch):
@@ -102,10 +103,11 @@ def bench(threads, repeats, x, k, b, g_out, step, torch):
         xt.grad = kt.grad = None
         torch.nn.functional.conv2d(xt, kt, bt, padding=1).backward(gt)
 
-    parts, gemms = steps(x, k, b, g_out)
+    parts, extra = steps(x, k, b, g_out)
+    gemms = ("fwd GEMM", "dK GEMM", "dx as one GEMM")
     with threadpool_limits(threads):
         load0 = load()
-        ts = interleaved({"refimpl": lambda: step({"x": x, "K": k}), "torch": torch_step, **parts}, repeats)
+        ts = interleaved({"refimpl": lambda: step({"x": x, "K": k}), "torch": torch_step, **parts, **extra}, repeats)
         load1 = load()
     ms = {key: 1e3 * float(np.median(v)) for key, v in ts.items()}
     r = ts["refimpl"] / ts["torch"]
