@@ -18,6 +18,11 @@ the shifted additions: ``refimpl.nn._conv_input_grad``), and the rest of refimpl
 approach cannot go below at this machine's OpenBLAS rate.
 The load average is printed before and after.
 
+With 2 threads on a machine loaded beyond its cores, a BLAS call that follows other work can
+wait milliseconds for OpenBLAS's sleeping second thread (measured: ~8 ms per call at load 4.5 on
+2 cores, 0.04 ms back to back); refimpl's input gradient makes kh·kw calls per cache-sized chunk
+of images (198 here), so its 2-thread time on such a machine is dominated by these waits.
+
 Exits with status 1 and a message if refimpl's output or gradients differ from PyTorch's by
 more than float32 tolerance (max abs difference > 1e-4 × max abs value).
 """
