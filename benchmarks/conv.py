@@ -20,8 +20,9 @@ The load average is printed before and after.
 
 With 2 threads on a machine loaded beyond its cores, a BLAS call that follows other work can
 wait milliseconds for OpenBLAS's sleeping second thread (measured: ~8 ms per call at load 4.5 on
-2 cores, 0.04 ms back to back); refimpl's input gradient makes kh·kw calls per cache-sized chunk
-of images (198 here), so its 2-thread time on such a machine is dominated by these waits.
+2 cores, 0.04 ms back to back). refimpl's input gradient makes its kh·kw products per
+cache-sized chunk of images back to back in one ``matmul`` (22 chunks here), so its 2-thread
+time on such a machine varies with these waits.
 
 Exits with status 1 and a message if refimpl's output or gradients differ from PyTorch's by
 more than float32 tolerance (max abs difference > 1e-4 × max abs value).
@@ -75,7 +76,7 @@ def steps(x, k, b, g_out):
         "out transpose+bias": lambda: y_rows.reshape(N, H, W, F).transpose(0, 3, 1, 2) + b[:, None, None],
         "grad transpose": lambda: np.ascontiguousarray(g_out.transpose(0, 2, 3, 1)).reshape(-1, F),
         "dK GEMM": lambda: cols.T @ gh,
-        "dx (9 offset GEMMs + adds)": lambda: nn._conv_input_grad(gh, w, x.shape, K, K, st, "same"),
+        "dx (per-offset GEMMs + adds)": lambda: nn._conv_input_grad(gh, w, x.shape, K, K, st, "same"),
     }, {"dx as one GEMM": lambda: gh @ w.T}
 
 

@@ -132,11 +132,11 @@ def im2col(x, kh, kw, stride, padding, groups=1):
 _CHUNK_BYTES = 1 << 18  # padded input gradient per pass of _add_windows (a few images): fits the L2 cache
 
 
-def _add_windows(term, x_shape, dtype, xp, kh, kw, stride, padding, groups):
-    """The adjoint of reading kh×kw windows: Σ over kernel offsets (m, q) of ``term(images, m, q)``,
-    an ``(n', ho, wo, G, C/G)`` array for the images ``images`` (a slice), its entry (n, i, j)
-    added onto input pixel (s_h·i + m, s_w·j + q) of the zero-padded NHWC input (the pixel
-    im2col read there). Returns the unpadded sum as an NCHW array of ``x_shape``.
+def _add_windows(terms, x_shape, dtype, xp, kh, kw, stride, padding, groups):
+    """The adjoint of reading kh×kw windows. ``terms(images)`` gives, for the images ``images``
+    (a slice), a ``(kh, kw, n', ho, wo, G, C/G)`` array; its entry (m, q, n, i, j) is added onto
+    input pixel (s_h·i + m, s_w·j + q) of the zero-padded NHWC input (the pixel im2col read
+    there). Returns the unpadded sum as an NCHW array of ``x_shape``.
 
     kh·kw strided additions, never a loop over pixels. On the CPU they run over a few images
     at a time (``_CHUNK_BYTES`` of padded gradient), which then stay in the cache for all kh·kw
@@ -149,9 +149,10 @@ def _add_windows(term, x_shape, dtype, xp, kh, kw, stride, padding, groups):
     per = n if is_gpu_module(xp) else max(1, _CHUNK_BYTES // (gh[0].size * gh.itemsize))
     for start in range(0, n, per):
         images = slice(start, start + per)
+        t = terms(images)
         for m in range(kh):
             for q in range(kw):
-                gh[images, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += term(images, m, q)
+                gh[images, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += t[m, q]
     return gh[:, pt:pt + h, pl:pl + w].reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
 
@@ -163,8 +164,8 @@ def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
         g = cols.reshape(n, ho, wo, kh, kw, 1, c)
     else:  # (G, n·ho·wo, kh·kw·C/G) -> (n, ho, wo, kh, kw, G, C/G), a view
         g = cols.reshape(groups, n, ho, wo, kh, kw, c // groups).transpose(1, 2, 3, 4, 5, 0, 6)
-    return _add_windows(lambda images, m, q: g[images, :, :, m, q], x_shape, cols.dtype, raw_module(cols),
-                        kh, kw, stride, padding, groups)
+    return _add_windows(lambda images: g[images].transpose(3, 4, 0, 1, 2, 5, 6), x_shape, cols.dtype,
+                        raw_module(cols), kh, kw, stride, padding, groups)
 
 
 defvjp(im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
@@ -192,7 +193,7 @@ def _conv_input_grad(g, w, x_shape, kh, kw, stride, padding):
 
     for every kernel offset (m, q): one product of the output gradient ``g`` (rows (n, i, j))
     with that offset's ``(C_out, C_in)`` slice of the kernel, added onto the shifted pixels (per
-    group when grouped). The same sums, added in the same order, as ``col2im(g @ wᵀ)``, without
+    group when grouped); a few images at a time, their kh·kw products in one batched ``matmul``. The same sums, added in the same order, as ``col2im(g @ wᵀ)``, without
     the ``(N·ho·wo, kh·kw·C_in)`` intermediate; the BLAS may round the smaller products
     differently (OpenBLAS picks its kernels by shape), so results can differ in the last bits."""
     xp = raw_module(g)
@@ -200,14 +201,14 @@ def _conv_input_grad(g, w, x_shape, kh, kw, stride, padding):
     n, c, h, wd = x_shape
     cg = c // groups
     ho, wo = conv_output_size(h, kh, stride[0], padding)[0], conv_output_size(wd, kw, stride[1], padding)[0]
-    g4 = g.reshape(groups, n, ho * wo, g.shape[-1])               # (G, N, ho·wo, C_out/G)
-    w4 = w.reshape(groups, kh * kw, cg, w.shape[-1])               # (G, kh·kw, C_in/G, C_out/G)
+    cog = g.shape[-1]
+    g4 = g.reshape(groups, n, ho * wo, cog)                        # (G, N, ho·wo, C_out/G)
+    wt = xp.swapaxes(w.reshape(groups, kh * kw, cg, cog), -1, -2)  # (G, kh·kw, C_out/G, C_in/G)
 
-    def term(images, m, q):  # (n', ho, wo, G, C_in/G): the gradient of the pixels read at (m, q)
-        gi = g4[:, images]
-        t = gi.reshape(groups, -1, gi.shape[-1]) @ xp.swapaxes(w4[:, m * kw + q], -1, -2)
-        return t.reshape(groups, -1, ho, wo, cg).transpose(1, 2, 3, 0, 4)
-    return _add_windows(term, x_shape, g.dtype, xp, kh, kw, stride, padding, groups)
+    def terms(images):  # (kh, kw, n', ho, wo, G, C_in/G): the gradient of the pixels read at each (m, q)
+        t = g4[:, images].reshape(groups, 1, -1, cog) @ wt         # (G, kh·kw, n'·ho·wo, C_in/G)
+        return t.reshape(groups, kh, kw, -1, ho, wo, cg).transpose(1, 2, 3, 4, 5, 0, 6)
+    return _add_windows(terms, x_shape, g.dtype, xp, kh, kw, stride, padding, groups)
 
 
 defvjp(_conv_product,
