@@ -20,9 +20,9 @@ The load average is printed before and after.
 
 With 2 threads on a machine loaded beyond its cores, a BLAS call that follows other work can
 wait milliseconds for OpenBLAS's sleeping second thread (measured: ~8 ms per call at load 4.5 on
-2 cores, 0.04 ms back to back). refimpl's input gradient makes its kh·kw products per
-cache-sized chunk of images back to back in one ``matmul`` (22 chunks here), so its 2-thread
-time on such a machine varies with these waits.
+2 cores, 0.04 ms back to back). refimpl's input gradient makes kh·kw products per cache-sized
+chunk of images (22 chunks here), so with 2 threads on such a machine its time can be dominated
+by these waits (0.4-1.5 s instead of ~20 ms at load 4.5; PyTorch's own time also triples there).
 
 Exits with status 1 and a message if refimpl's output or gradients differ from PyTorch's by
 more than float32 tolerance (max abs difference > 1e-4 × max abs value).
