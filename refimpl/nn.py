@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 from autograd.scipy.special import expit as _expit
 from autograd.extend import defvjp, primitive
+from autograd.tracer import getval
 
 from .backend import array_module, is_cupy, is_gpu_module, raw_module
 from .initializers import (INITIALIZERS, fans, get_initializer, initialize, truncated_normal,  # noqa: F401
@@ -71,7 +72,7 @@ def dense(x, W, b=None):
 
 
 # --------------------------------------------------------------------------------------------
-# Convolution (Eq. 2.11): im2col (strided windows) + one GEMM; col2im is the adjoint of im2col
+# Convolution (Eq. 2.11): im2col (strided windows) + one GEMM; the input gradient per kernel offset
 # --------------------------------------------------------------------------------------------
 
 def conv_output_size(n: int, k: int, stride: int, padding) -> tuple[int, int, int]:
@@ -128,27 +129,94 @@ def im2col(x, kh, kw, stride, padding, groups=1):
     return win.reshape(n * ho * wo, kh * kw * c) if groups == 1 else win.reshape(groups, n * ho * wo, kh * kw * cg)
 
 
-def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
-    """Adjoint of :func:`im2col`: add every column entry back onto the pixel it was read from,
-    one strided addition per kernel offset (kh·kw of them, never a loop over pixels)."""
-    xp = raw_module(cols)
+_CHUNK_BYTES = 1 << 18  # padded input gradient per pass of _add_windows (a few images): fits the L2 cache
+
+
+def _add_windows(terms, x_shape, dtype, xp, kh, kw, stride, padding, groups):
+    """The adjoint of reading kh×kw windows. ``terms(images)`` gives, for the images ``images``
+    (a slice), a ``(kh, kw, n', ho, wo, G, C/G)`` array; its entry (m, q, n, i, j) is added onto
+    input pixel (s_h·i + m, s_w·j + q) of the zero-padded NHWC input (the pixel im2col read
+    there). Returns the unpadded sum as an NCHW array of ``x_shape``.
+
+    kh·kw strided additions, never a loop over pixels. On the CPU they run over a few images
+    at a time (``_CHUNK_BYTES`` of padded gradient), which then stay in the cache for all kh·kw
+    additions; each pixel receives the same terms in the same order either way. Shared by
+    :func:`_col2im` and :func:`_conv_input_grad`."""
     n, c, h, w = x_shape
     ho, pt, pb = conv_output_size(h, kh, stride[0], padding)
     wo, pl, pr = conv_output_size(w, kw, stride[1], padding)
+    gh = xp.zeros((n, h + pt + pb, w + pl + pr, groups, c // groups), dtype=dtype)
+    per = n if is_gpu_module(xp) else max(1, _CHUNK_BYTES // (gh[0].size * gh.itemsize))
+    for start in range(0, n, per):
+        images = slice(start, start + per)
+        t = terms(images)
+        for m in range(kh):
+            for q in range(kw):
+                gh[images, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1]] += t[m, q]
+    return gh[:, pt:pt + h, pl:pl + w].reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+
+def _col2im(cols, x_shape, kh, kw, stride, padding, groups=1):
+    """Adjoint of :func:`im2col`: add every column entry back onto the pixel it was read from."""
+    n, c, h, w = x_shape
+    ho, wo = conv_output_size(h, kh, stride[0], padding)[0], conv_output_size(w, kw, stride[1], padding)[0]
     if groups == 1:
-        g = cols.reshape(n, ho, wo, kh, kw, c)
-    else:  # (G, n·ho·wo, kh·kw·C/G) -> (n, ho, wo, kh, kw, C) with channel g·C/G + j
+        g = cols.reshape(n, ho, wo, kh, kw, 1, c)
+    else:  # (G, n·ho·wo, kh·kw·C/G) -> (n, ho, wo, kh, kw, G, C/G), a view
         g = cols.reshape(groups, n, ho, wo, kh, kw, c // groups).transpose(1, 2, 3, 4, 5, 0, 6)
-        g = g.reshape(n, ho, wo, kh, kw, c)
-    gh = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=cols.dtype)
-    for m in range(kh):
-        for q in range(kw):
-            gh[:, m:m + stride[0] * ho:stride[0], q:q + stride[1] * wo:stride[1], :] += g[:, :, :, m, q, :]
-    return gh[:, pt:pt + h, pl:pl + w, :].transpose(0, 3, 1, 2)
+    return _add_windows(lambda images: g[images].transpose(3, 4, 0, 1, 2, 5, 6), x_shape, cols.dtype,
+                        raw_module(cols), kh, kw, stride, padding, groups)
 
 
 defvjp(im2col, lambda ans, x, kh, kw, stride, padding, groups=1:
        lambda g: _col2im(g, x.shape, kh, kw, stride, padding, groups))
+
+
+@primitive
+def _conv_product(x, w, cols, kh, kw, stride, padding):
+    """The product of Eq. 2.11 as one GEMM, ``cols @ w``, where ``cols = im2col(x, …)`` (computed
+    by the caller, not differentiated) and ``w`` is the kernel as a ``(kh·kw·C_in, C_out)``
+    matrix, or ``(G, kh·kw·C_in/G, C_out/G)`` when grouped. Returns ``(N·ho·wo, C_out)`` (or
+    ``(G, N·ho·wo, C_out/G)``).
+
+    ``x`` is an argument only so that its cotangent can be formed directly (:func:`_conv_input_grad`):
+    autograd's route, ``dL/dcols = dL/dy · wᵀ`` followed by col2im, writes and then scatters a
+    ``(N·ho·wo, kh·kw·C_in)`` matrix and took longer than the product (benchmarks/conv.py). The kernel's
+    cotangent is autograd's own for a matmul, ``colsᵀ · dL/dy``."""
+    return cols @ w
+
+
+def _conv_input_grad(g, w, x_shape, kh, kw, stride, padding):
+    """dL/dx of ``y = im2col(x) @ w``: the transposed convolution
+
+        dL/dx_pad[n, s_h·i + m, s_w·j + q, c] += Σ_o dL/dy[n, i, j, o] · K[o, c, m, q]
+
+    for every kernel offset (m, q): one product of the output gradient ``g`` (rows (n, i, j))
+    with that offset's ``(C_out, C_in)`` slice of the kernel, added onto the shifted pixels (per
+    group when grouped); a few images at a time, their kh·kw products in one batched ``matmul``.
+    The same sums, added in the same order, as ``col2im(g @ wᵀ)``, without the
+    ``(N·ho·wo, kh·kw·C_in)`` intermediate; the BLAS may round the smaller products
+    differently (OpenBLAS picks its kernels by shape), so results can differ in the last bits."""
+    xp = raw_module(g)
+    groups = 1 if w.ndim == 2 else w.shape[0]
+    n, c, h, wd = x_shape
+    cg = c // groups
+    ho, wo = conv_output_size(h, kh, stride[0], padding)[0], conv_output_size(wd, kw, stride[1], padding)[0]
+    cog = g.shape[-1]
+    g4 = g.reshape(groups, n, ho * wo, cog)                        # (G, N, ho·wo, C_out/G)
+    wt = xp.swapaxes(w.reshape(groups, kh * kw, cg, cog), -1, -2)  # (G, kh·kw, C_out/G, C_in/G)
+
+    def terms(images):  # (kh, kw, n', ho, wo, G, C_in/G): the gradient of the pixels read at each (m, q)
+        t = g4[:, images].reshape(groups, 1, -1, cog) @ wt         # (G, kh·kw, n'·ho·wo, C_in/G)
+        return t.reshape(groups, kh, kw, -1, ho, wo, cg).transpose(1, 2, 3, 4, 5, 0, 6)
+    return _add_windows(terms, x_shape, g.dtype, xp, kh, kw, stride, padding, groups)
+
+
+defvjp(_conv_product,
+       lambda ans, x, w, cols, kh, kw, stride, padding:
+           lambda g: _conv_input_grad(g, w, x.shape, kh, kw, stride, padding),
+       lambda ans, x, w, cols, kh, kw, stride, padding:
+           lambda g: raw_module(g).swapaxes(cols, -1, -2) @ g)
 
 
 def as_pair(v, name: str) -> tuple[int, int]:
@@ -182,8 +250,10 @@ def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
 
     Returns ``(N, C_out, H_out, W_out)``. Implemented as im2col (a strided window view, copied
     once) plus one matrix product — a batched ``(G, N·ho·wo, kh·kw·C_in/G) @ (G, ·, C_out/G)``
-    product when grouped — which autograd differentiates as two more products; the only
-    hand-written gradient is col2im, the adjoint of im2col (kh·kw strided additions).
+    product when grouped. Its gradients (:func:`_conv_product`): the kernel's is the matmul's
+    own, ``colsᵀ · dL/dy``; the input's is the transposed convolution (:func:`_conv_input_grad`:
+    one product per kernel offset, added onto the shifted pixels), the same numbers as
+    ``col2im(dL/dy · wᵀ)`` without forming that ``(N·ho·wo, kh·kw·C_in)`` matrix.
     Raises ``ValueError`` on mismatched shapes or a ``groups`` that does not divide the channels.
     """
     stride = as_pair(stride, "stride")
@@ -202,16 +272,17 @@ def conv2d(x, K, b=None, *, stride=1, padding="same", groups: int = 1):
     n, (cout, cin, kh, kw) = x.shape[0], K.shape
     ho = conv_output_size(x.shape[2], kh, stride[0], padding)[0]  # also validates
     wo = conv_output_size(x.shape[3], kw, stride[1], padding)[0]
+    cols = im2col(getval(x), kh, kw, stride, padding, groups)     # (G,) N·ho·wo, kh·kw·C_in/G
     if groups == 1:
-        cols = im2col(x, kh, kw, stride, padding)                  # (N·ho·wo, kh·kw·C_in)
-        kmat = xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin))
-        y = xp.transpose(xp.reshape(cols @ kmat.T, (n, ho, wo, cout)), (0, 3, 1, 2))
+        w = xp.transpose(xp.reshape(xp.transpose(K, (0, 2, 3, 1)), (cout, kh * kw * cin)))  # (kh·kw·C_in, C_out)
+        y = _conv_product(x, w, cols, kh, kw, stride, padding)
+        y = xp.transpose(xp.reshape(y, (n, ho, wo, cout)), (0, 3, 1, 2))
     else:
         cog = cout // groups
-        cols = im2col(x, kh, kw, stride, padding, groups)          # (G, N·ho·wo, kh·kw·C_in/G)
-        kmat = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
-                          (groups, kh * kw * cin, cog))              # (G, kh·kw·C_in/G, C_out/G)
-        y = xp.reshape(xp.transpose(xp.reshape(cols @ kmat, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),
+        w = xp.reshape(xp.transpose(xp.reshape(K, (groups, cog, cin, kh, kw)), (0, 3, 4, 2, 1)),
+                       (groups, kh * kw * cin, cog))                 # (G, kh·kw·C_in/G, C_out/G)
+        y = _conv_product(x, w, cols, kh, kw, stride, padding)
+        y = xp.reshape(xp.transpose(xp.reshape(y, (groups, n, ho, wo, cog)), (1, 0, 4, 2, 3)),
                        (n, cout, ho, wo))
     if b is None:
         return y
