@@ -69,13 +69,24 @@ def _xp_of(pop):
 def take(pop, idx, *, out=None):
     """The individuals ``idx`` (int array, host or device) of ``pop``: a new population, same
     device; or, with ``out`` (a population of ``len(idx)`` individuals, same structure), written
-    into ``out`` in place (one copy, no temporary) and ``out`` returned."""
-    xp = raw_module(*tree_leaves(pop))
+    into ``out`` in place (one copy, no temporary) and ``out`` returned. Raises ``IndexError``
+    for an index outside ``[-λ, λ)``."""
+    leaves = tree_leaves(pop)
+    xp = raw_module(*leaves)
     idx = xp.asarray(idx)
     if out is None:
         return tree_map(lambda a: a[idx], pop)
-    for a, o in zip(tree_leaves(pop), tree_leaves(out)):
-        xp.take(a, idx, axis=0, out=o)
+    if xp is np:
+        # np.take's default mode="raise" copies through a temporary buffer when given ``out``
+        # (4x slower for rows of a population); check the bounds once, then take directly.
+        n = population_size(pop)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"take: indices must lie in [-{n}, {n}), got {idx.min()}..{idx.max()}")
+        for a, o in zip(leaves, tree_leaves(out)):
+            np.take(a, idx, axis=0, out=o, mode="wrap")
+    else:
+        for a, o in zip(leaves, tree_leaves(out)):
+            xp.take(a, idx, axis=0, out=o)
     return out
 
 
