@@ -411,6 +411,10 @@ def test_operators_write_the_same_numbers_into_out(dtype):
     z = operators.arithmetic_crossover(x1, x2, w=np.linspace(0, 1, 6))
     operators.arithmetic_crossover(x1, x2, w=np.linspace(0, 1, 6), out=out)
     assert all(np.array_equal(a, b) for a, b in zip(tree_leaves(z), tree_leaves(out)))
-    idx = np.array([3, 0, 3])
-    taken = operators.take(x1, idx, out=[{k: np.empty((3,) + v.shape[1:], dtype) for k, v in d.items()} for d in x1])
-    assert all(np.array_equal(a, b[idx]) for a, b in zip(tree_leaves(taken), tree_leaves(x1)))
+    for idx in (np.array([3, 0, 3]), np.array([-1, -6, 5])):  # negative indices count from the end
+        taken = operators.take(x1, idx, out=[{k: np.empty((3,) + v.shape[1:], dtype) for k, v in d.items()}
+                                             for d in x1])
+        assert all(np.array_equal(a, b[idx]) for a, b in zip(tree_leaves(taken), tree_leaves(x1)))
+    for bad in (np.array([0, 6, 1]), np.array([-7, 0, 1])):  # outside [-6, 6): an error, not a wrap-around
+        with pytest.raises(IndexError, match="indices must lie in"):
+            operators.take(x1, bad, out=[{k: np.empty((3,) + v.shape[1:], dtype) for k, v in d.items()} for d in x1])
