@@ -6,6 +6,10 @@ module            what it holds
 ================  ===============================================================================
 ``arithmetic``    Sec. 2.1–2.2: the :class:`Interval` type with outward rounding, its elementary
                   functions and a tape for reverse-mode interval adjoints; the Sec. 2.3 example
+``stacked``       rounded primitives on stacked (lower, upper) bound arrays: outward steps without
+                  ``np.nextafter``, σ and softmax with their derivatives (for ``sweep``)
+``sweep``         Sec. 3.2: fused forward and reverse sweeps of a dense network (no tape; a batch
+                  of seeds per reverse sweep), and the same steps recorded on the tape
 ``significance``  Sec. 3: interval forward/adjoint sweeps through a dense network, significance
                   S = w[V]·max|∇_V y| (Eq. 1), node ranking, pruning of input and hidden nodes with
                   the bias update of Sec. 3.3, and the random / weight-magnitude baselines

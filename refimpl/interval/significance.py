@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import arithmetic as ia
+from . import stacked as st
+from . import sweep
 from .arithmetic import Interval
 from ..backend import as_generator
 from ..model import Flatten, Sequential, dense_layers
@@ -84,9 +86,19 @@ def interval_forward(model: Sequential, params, box: Interval, *, output: str = 
 
     Returns ``(values, Y)``: ``values[0]`` the flattened input box, ``values[h]`` the value of
     hidden layer h (after its activation), all on the tape, and the output ``Y``. The
-    computation runs in ``box``'s dtype and rounding mode (float64, outward by default).
+    computation runs in ``box``'s dtype and rounding mode (float64, outward by default); each
+    layer is recorded as two tape nodes (v·W + b, then the activation) whose bounds and reverse
+    rules are those of :mod:`refimpl.interval.sweep`, so ``Y.backward(e_k)`` gives the adjoints
+    that :func:`analyse` computes.
     Raises ``ValueError``/``TypeError`` for unsupported models, bad params or a box of the wrong shape.
     """
+    dense, lead, n_in = _checked(model, params, box, output)
+    net = _prepared(model, params, dense, box.dtype)
+    return sweep.taped(net, box.reshape(lead + (n_in,)), softmax=_appends_softmax(model, dense, output))
+
+
+def _checked(model, params, box, output):
+    """Dense layer indices, the batch shape of ``box`` and the number of input features."""
     if output not in ("model", "softmax"):
         raise ValueError(f"output must be 'model' or 'softmax', got {output!r}")
     dense = _dense_indices(model, params)
@@ -100,20 +112,17 @@ def interval_forward(model: Sequential, params, box: Interval, *, output: str = 
         lead = box.shape[:-1]
     else:
         raise ValueError(f"box of shape {box.shape} does not match the model input shape {ishape}")
-    v = box.reshape(lead + (n_in,))
-    values = [v]
-    for k, i in enumerate(dense):
-        layer, p = model.layers[i], params[i]
-        W = np.asarray(p["W"], dtype=box.dtype)
-        z = ia.matmul(v, W)
-        if "b" in p:
-            z = z + np.asarray(p["b"], dtype=box.dtype)
-        v = ia.get_activation(layer.activation)(z)
-        if k < len(dense) - 1:
-            values.append(v)
-    if output == "softmax" and model.layers[dense[-1]].activation == "linear":
-        v = ia.softmax(v)
-    return values, v
+    return dense, lead, n_in
+
+
+def _prepared(model, params, dense, dtype) -> list[sweep.DenseLayer]:
+    """The Dense layers as :class:`sweep.DenseLayer` in ``dtype`` (|W| computed once)."""
+    return sweep.layers([params[i]["W"] for i in dense], [params[i].get("b") for i in dense],
+                        [model.layers[i].activation for i in dense], dtype)
+
+
+def _appends_softmax(model, dense, output) -> bool:
+    return output == "softmax" and model.layers[dense[-1]].activation == "linear"
 
 
 @dataclass
@@ -156,20 +165,28 @@ def analyse(model: Sequential, params, box: Interval, *, outputs: str = "each",
 
     ``box``: from :func:`input_box` (float64). ``output``: see :func:`interval_forward`.
     Returns an :class:`Analysis`. Raises ``ValueError`` for an unknown ``outputs``.
+
+    The sweeps are :func:`refimpl.interval.sweep.forward` and one
+    :func:`~refimpl.interval.sweep.reverse` with every seed at once, without a tape; the bounds
+    are bit for bit those of :func:`interval_forward`'s tape with one ``backward`` per seed.
     """
     if outputs not in ("each", "all"):
         raise ValueError(f"outputs must be 'each' or 'all', got {outputs!r}")
-    values, Y = interval_forward(model, params, box, output=output)
-    if Y.ndim != 1:
-        raise ValueError(f"analyse expects a single box (no batch axis); the output has shape {Y.shape}")
-    mags = [np.zeros(v.shape) for v in values]
-    seeds = [np.ones(Y.shape)] if outputs == "all" else list(np.eye(Y.shape[0]))
-    for s in seeds:
-        Y.backward(s)
-        mags = [np.maximum(m, v.adjoint.magnitude) for m, v in zip(mags, values)]
+    dense, lead, n_in = _checked(model, params, box, output)
+    if lead:
+        raise ValueError(f"analyse expects a single box (no batch axis); got a box of shape {box.shape}")
+    o = box.outward
+    net = _prepared(model, params, dense, box.dtype)
+    fwd = sweep.forward(net, st.stack(box.lo.reshape(n_in), box.hi.reshape(n_in)),
+                        softmax=_appends_softmax(model, dense, output), o=o)
+    n_out = fwd.output.shape[-1]
+    seeds = np.ones((1, n_out)) if outputs == "all" else np.eye(n_out)
+    adjoints = sweep.reverse(fwd, seeds)                       # (2, k, n_l) per layer
+    values = [Interval._result(V[0], V[1], o) for V in fwd.values[:-1]]
+    mags = [np.abs(A).max(axis=(0, 1)).astype(np.float64) for A in adjoints]
     sig = [v.width * m for v, m in zip(values, mags)]
     names = ["input"] + [f"hidden {h}" for h in range(1, len(values))]
-    return Analysis(values, mags, sig, Y, outputs, names)
+    return Analysis(values, mags, sig, Interval._result(fwd.output[0], fwd.output[1], o), outputs, names)
 
 
 # ---------------------------------------------------------------------------------------
