@@ -204,3 +204,28 @@ def test_nan_weights_raise_and_bad_seeds_are_refused():
         sweep.reverse(f, np.ones((2, 3)))
     with pytest.raises(ValueError, match="activation"):
         sweep.layers(Ws, bs, ["relu", "swish"])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_product_whose_float_sum_overflows_still_encloses_its_exact_value(sign):
+    # x·w = 1e308 + 1e308 − 1e308 = 1e308 exactly (a float), but the float sum overflows to ±∞
+    # on the way (summed in order): a midpoint of ±∞ bounds the exact value on neither side,
+    # so the enclosure must not be [±∞, ±∞] or start at the largest float.
+    x = Interval(np.array([1e308, 1e308, -1e308]))
+    w = sign * np.ones((3, 1))
+    exact = sign * 1e308
+    enclosures = {
+        "matmul (point W)": ia.matmul(x, w),
+        "interval @ interval": x.reshape(1, 3) @ Interval(w, w),
+        "sweep.affine": sweep.affine(st.stack(x.lo, x.hi), w, np.abs(w)),
+    }
+    for name, y in enclosures.items():
+        lo, hi = (y.lo, y.hi) if isinstance(y, Interval) else (y[0], y[1])
+        assert lo.ravel()[0] <= exact <= hi.ravel()[0], f"{name}: [{lo.ravel()[0]}, {hi.ravel()[0]}] misses {exact}"
+    # and in the reverse sweep (the adjoint of x through W is w·ȳ: W·ȳ with ȳ huge)
+    W = np.array([[1.0, 1.0, -1.0]])
+    xs = Interval(np.array([1e308]))
+    y = ia.matmul(xs, W)
+    y.backward(sign * np.array([1e308, 1e308, 1e308]))
+    assert xs.adjoint.lo[0] <= sign * 1e308 <= xs.adjoint.hi[0]

@@ -251,17 +251,23 @@ def _matmul_point_raw(lo, hi, W, absW, o, left):
     return mid - rad, mid + rad
 
 
-def _any_nan(lo, hi) -> bool:
-    """True if lo or hi has a NaN (also, harmlessly, if their sums overflow or meet ∞ − ∞): two
-    reductions instead of two isnan passes and two any() on short arrays."""
+def _any_unsound(lo, hi) -> bool:
+    """True if lo or hi may hold a NaN, a lower bound +∞ or an upper bound −∞ (also, harmlessly,
+    if a sum overflows): two reductions instead of several passes and any() on short arrays."""
     with np.errstate(invalid="ignore", over="ignore"):
-        return bool(np.isnan(np.sum(lo) + np.sum(hi)))
+        return not (np.sum(lo) < np.inf and np.sum(hi) > -np.inf)   # False for a NaN sum
 
 
-def _whole_line_where_nan(lo, hi):
-    """NaN bounds (from ∞·0 or ∞ − ∞) -> [−∞, ∞] (sound: the whole line encloses anything)."""
-    if _any_nan(lo, hi):
-        return _nan_to(lo, -np.inf), _nan_to(hi, np.inf)
+def _whole_line_where_unsound(lo, hi):
+    """Bounds a midpoint–radius product cannot vouch for -> the whole line on that side (sound:
+    it encloses anything): NaN (from ∞·0 or ∞ − ∞) -> [−∞, ∞]; a lower bound +∞ -> −∞ and an
+    upper bound −∞ -> +∞. Those come from a midpoint that overflowed: the exact value is a
+    finite real number, and a float sum that overflowed (partial sums may cancel) bounds it on
+    neither side."""
+    if _any_unsound(lo, hi):
+        with np.errstate(invalid="ignore"):
+            lo = np.where(np.isnan(lo) | (lo == np.inf), -np.inf, lo)
+            hi = np.where(np.isnan(hi) | (hi == -np.inf), np.inf, hi)
     return lo, hi
 
 
@@ -278,8 +284,8 @@ def _matmul_ii_raw(al, ah, bl, bh, o):
     t1 = aA @ _up(rB + _up(g * aB, o), o)
     t2 = rA @ _up(aB + rB, o)
     rad = _up(_up(_up(t1 + t2, o) * (1 + 2 * g), o), o)
-    lo, hi = _dn(mid - rad, o), _up(mid + rad, o)
-    return _nan_to(lo, -np.inf), _nan_to(hi, np.inf)
+    lo, hi = _whole_line_where_unsound(mid - rad, mid + rad)   # before _dn: _dn(+∞) is the largest float
+    return _dn(lo, o), _up(hi, o)
 
 
 def _unbroadcast(lo, hi, shape, o):
@@ -976,12 +982,12 @@ def matmul(a, b, *, abs_point=None) -> Interval:
     absW = np.abs(W) if abs_point is None else abs_point
     o = x.outward
     lo, hi = _matmul_point_raw(x.lo, x.hi, W, absW, o, left)
-    if _any_nan(lo, hi) and np.isnan(W).any():   # W is scanned only then
+    if _any_unsound(lo, hi) and np.isnan(W).any():   # W is scanned only then
         raise ValueError("matmul: the point matrix contains NaN")
-    lo, hi = _whole_line_where_nan(lo, hi)
+    lo, hi = _whole_line_where_unsound(lo, hi)
 
     def rule(gl, gh):
-        return _whole_line_where_nan(*_matmul_point_raw(gl, gh, W.T, absW.T, o, left))
+        return _whole_line_where_unsound(*_matmul_point_raw(gl, gh, W.T, absW.T, o, left))
     return Interval._result(lo, hi, o, [(x, rule)])
 
 

@@ -19,8 +19,9 @@ fl(fl(fl(s·|W|) + fl(g·|b|))·fl(1 + 3g)), s = fl(r + fl(g·|c|)), is the radi
 for the point 1 (its r = 0, |c| = 1, so its s-entry is g exactly): so that proof holds
 verbatim with n + 1 for n, ``g = γ_{n+5}``, and the bias needs no rounding of its own. The
 reverse step is the same product with Wᵀ and no bias (``g = γ_{m+4}``, as the tape's
-``matmul``). Bounds that come out NaN (∞ − ∞, ∞·0 from unbounded boxes) become ∓∞, as in
-``matmul``; a NaN weight or bias is reported then (``ValueError``).
+``matmul``). Bounds that come out NaN (∞ − ∞, ∞·0 from unbounded boxes), and those of a
+midpoint that overflowed (a lower bound +∞, an upper bound −∞), become ∓∞, as in ``matmul``;
+a NaN weight or bias is reported then (``ValueError``).
 
 Activations (:data:`ACTIVATIONS`): σ and softmax on stacked bounds (``stacked``), ReLU and
 linear exactly; the others (tanh, log_softmax) through the taped primitive of
@@ -37,7 +38,7 @@ import numpy as np
 
 from . import arithmetic as ia
 from . import stacked as st
-from .arithmetic import Interval, _gamma
+from .arithmetic import Interval, _any_unsound, _gamma, _whole_line_where_unsound
 
 __all__ = ["DenseLayer", "layers", "affine", "forward", "reverse", "taped", "ACTIVATIONS"]
 
@@ -95,8 +96,9 @@ def _rows(x, M):
 def affine(B, W, absW, b=None, gb=None, o: bool = True) -> np.ndarray:
     """Stacked bounds B ``(2, ..., n)`` times the point matrix W ``(n, m)``, plus the point bias
     b ``(m,)`` if given -> stacked ``(2, ..., m)``; rigorous for any summation order (module
-    docstring; ``gb`` = fl(γ_{n+5}·|b|) from :func:`layers`). Raises ``ValueError`` if W or b
-    contains NaN (checked only when a result is NaN)."""
+    docstring; ``gb`` = fl(γ_{n+5}·|b|) from :func:`layers`). Bounds it cannot vouch for (NaN,
+    or an overflowed midpoint: a lower bound +∞, an upper bound −∞) become ∓∞ there, as in
+    ``matmul``. Raises ``ValueError`` if W or b contains NaN (checked only in that case)."""
     lo, hi = B[0], B[1]
     c = 0.5 * lo + 0.5 * hi                   # no overflow for huge bounds
     r = np.maximum(c - lo, hi - c)
@@ -114,10 +116,10 @@ def affine(B, W, absW, b=None, gb=None, o: bool = True) -> np.ndarray:
     out = np.empty((2,) + mid.shape, mid.dtype)
     np.subtract(mid, rad, out=out[0])
     np.add(mid, rad, out=out[1])
-    if np.isnan(out).any():
+    if _any_unsound(out[0], out[1]):
         if np.isnan(W).any() or (b is not None and np.isnan(b).any()):
             raise ValueError("the weights or biases contain NaN")
-        out = st.nan_to(out, -np.inf, np.inf)
+        out = st.stack(*_whole_line_where_unsound(out[0], out[1]))
     return out
 
 
