@@ -125,9 +125,9 @@ class AgentPolicy:
     An *agent* is a tuple of genomes (one genome: a single network; three: the ensemble of Sec.
     6.3, whose action values are averaged before the argmax), or :data:`RANDOM`.
     ``device="cpu"`` groups the slots by agent: the single-genome agents go through one
-    :func:`atari_net.grouped_forward` (one im2col per layer for all their slots, one product per
-    distinct genome on its slots: real batching when many episodes of one agent run, as in
-    re-evaluations and the final protocol), bit-identical to one :func:`atari_net.forward` per
+    :func:`atari_net.grouped_forward` (one pass through the network per distinct genome on all
+    its slots: real batching when many episodes of one agent run, as in re-evaluations and the
+    final protocol), bit-identical to one :func:`atari_net.forward` per
     genome; ensembles run :meth:`values`. ``device="gpu"`` runs one
     :func:`atari_net.population_forward` over all slots' genomes (CuPy).
     """
