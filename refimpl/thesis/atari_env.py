@@ -362,6 +362,12 @@ class Evaluator:
                 assign(g, active[ended])
 
         for g in self.groups:
+            if g.pending is not None:                     # left over by an interrupted call:
+                g.pending.result()                        # finish it; every slot is reseeded below
+                g.pending = None
+            if g.sent:
+                g.env.recv()
+                g.sent = False
             assign(g, range(len(g.slots)))
         with threadpool_limits(1):
             while True:
