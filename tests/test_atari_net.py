@@ -45,7 +45,7 @@ def test_forward_shapes_and_population_path_agree():
 
 @pytest.mark.parametrize("net", ["small", "nature"])
 def test_grouped_forward_is_bit_identical_to_one_forward_per_genome(net):
-    """The scheduler's CPU path: one im2col per layer for all slots, one product per genome."""
+    """The scheduler's CPU path: each genome's block of slots through the network in NHWC."""
     from threadpoolctl import threadpool_limits
     spec = an.NetSpec(18, net)
     b = an.GenomeBuilder(spec, 0.005)

@@ -8,12 +8,16 @@ no life-loss terminal, and **unclipped rewards** (``AtariVectorEnv`` clips by de
 destroy the game scores used as fitness).
 
 :class:`Evaluator` is the scheduler. It takes a list of jobs ``(agent, episode_seed)``, keeps them
-in a queue, and runs them on S environment slots: each step it gathers the active slots'
-observations, asks the :class:`AgentPolicy` for actions (one grouped forward on the CPU, one
-population-batched forward on a GPU), steps all slots, accumulates the unclipped rewards
-and agent steps, and refills a slot whose episode ended (game over, or the agent-step cap of
-training episodes: 3,000) with the next job through a seeded partial reset. Results come back in
-job order, so the same (agent, seed) gives the same return whatever slot it ran in.
+in a queue, and runs them on S environment slots, split into groups of slots with one vector
+environment each (four by default). For a group it receives the group's step, accumulates the
+unclipped rewards and agent steps, refills a slot whose episode ended (game over, or the
+agent-step cap of training episodes: 3,000) with the next job through a seeded partial reset,
+asks the :class:`AgentPolicy` for the active slots' actions (one grouped forward on the CPU, one
+population-batched forward on a GPU) and sends them to the group's emulator threads, then turns
+to the next group. On the CPU the main thread thus computes one group's forward while the other
+group's emulators run, and the seeded resets (below) run on a helper thread while the other
+groups play. Results come back in job order, so the same (agent, seed) gives the same return
+whatever slot, group or timing it ran in (tested against the serial ``groups=1``).
 
 Why every episode pays a seeded reset (ale-py 0.12, ``src/ale/vector/preprocessed_env.cpp``): a
 seeded reset sets ALE's ``random_seed``, reseeds the slot's no-op generator (``std::mt19937``) and
@@ -25,17 +29,19 @@ emulator loop never pays it. An unseeded reset (``reset_game`` alone, ~5 ms) wou
 no-op count from the slot's generator where the slot's previous episodes left it, and restarts
 the emulator without reinitialising it (its RAM and RNG carry over), so an episode would depend
 on what its slot played before; the scheduler does not use it. ``Evaluator.reset_seconds``,
-``act_seconds`` and ``step_seconds`` say where the time went (``benchmarks/atari.py``).
+``act_seconds`` and ``step_seconds`` say where the main thread's wall time went
+(``benchmarks/atari.py``).
 
 Budget accounting: every agent step of every job is counted once (``Evaluator.steps``), and the
-emulator frames are 4× that (frame skip). Slots left idle at the end of a batch are stepped but
-not counted.
+emulator frames are 4× that (frame skip). Slots left idle at the end of a batch are stepped (with
+NOOP) but not counted while their group still has a job; a group without jobs is not stepped.
 """
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -119,9 +125,9 @@ class AgentPolicy:
     An *agent* is a tuple of genomes (one genome: a single network; three: the ensemble of Sec.
     6.3, whose action values are averaged before the argmax), or :data:`RANDOM`.
     ``device="cpu"`` groups the slots by agent: the single-genome agents go through one
-    :func:`atari_net.grouped_forward` (one im2col per layer for all their slots, one product per
-    distinct genome on its slots: real batching when many episodes of one agent run, as in
-    re-evaluations and the final protocol), bit-identical to one :func:`atari_net.forward` per
+    :func:`atari_net.grouped_forward` (one pass through the network per distinct genome on all
+    its slots: real batching when many episodes of one agent run, as in re-evaluations and the
+    final protocol), bit-identical to one :func:`atari_net.forward` per
     genome; ensembles run :meth:`values`. ``device="gpu"`` runs one
     :func:`atari_net.population_forward` over all slots' genomes (CuPy).
     """
@@ -191,20 +197,70 @@ class AgentPolicy:
         return actions
 
 
+class _Group:
+    """One ``AtariVectorEnv`` running the scheduler's slots ``slots`` (a contiguous block).
+
+    ``obs (len(slots), 4, 84, 84)`` uint8 is the block's latest observation; ``sent`` says that
+    actions are on the emulator threads (``send`` done, ``recv`` not yet); ``pending`` is the future
+    of a seeded partial reset (waited for on a helper thread).
+    """
+
+    def __init__(self, env, slots: np.ndarray):
+        self.env, self.slots = env, slots
+        self.obs = None
+        self.sent = False
+        self.pending = None
+
+
 class Evaluator:
-    """Runs (agent, episode seed) jobs on one ``AtariVectorEnv`` and returns returns and lengths.
+    """Runs (agent, episode seed) jobs on ``AtariVectorEnv``\\ s and returns returns and lengths.
+
+    The S slots (``settings.num_envs``) are split into ``groups`` contiguous blocks (default:
+    min(4, S)), each its own ``AtariVectorEnv``; the ``settings.num_threads`` emulator threads are
+    shared out among them, at least one each (so 4 groups run 4 emulator threads even when
+    ``num_threads`` is 2: ``emulator_threads``). Why 4: a group's cycle is serial (its forward,
+    then its emulators), so with 2 groups of 4 slots on a 2-core machine the main thread often
+    waited for a group whose 4 emulators ran one after another on its single thread; with 4
+    groups of 2 slots there is nearly always another group's emulation to overlap with a forward
+    (2-core test machine with another process running: ~1.6 instead of ~1.35 cores busy).
+
+    The scheduler visits the groups in turn: it receives a group's step (``recv``), books rewards
+    and steps, refills the slots whose episode ended, computes the group's actions on the main
+    thread and sends them to its emulator threads (``send``); the other groups' emulators have
+    been stepping meanwhile, so the network forward of one group overlaps the emulation of the
+    others. A group's seeded partial reset is waited for on a helper thread
+    (``AtariVectorEnv.reset`` releases the GIL; the ROM reload itself runs on the group's emulator
+    threads) while the other groups play; the main thread waits only when no group can move. With
+    ``groups=1`` everything is serial (forward, then step, then reset).
+
+    Every slot's episode is a function of its job alone — a seeded reset, then the agent's
+    actions on that slot's observations — so neither the grouping nor the order in which groups
+    are visited changes any return or length (tested).
 
     ``steps`` counts every agent step taken by any job (the budget); ``frames`` = steps ×
     frame skip. ``evaluate`` results are in job order.
     """
 
-    def __init__(self, game: str, policy: AgentPolicy | None, settings: EnvSettings = EnvSettings()):
+    def __init__(self, game: str, policy: AgentPolicy | None, settings: EnvSettings = EnvSettings(), *,
+                 groups: int | None = None):
         self.game, self.policy, self.settings = check_game(game), policy, settings
-        self.env = make_vector_env(self.game, settings)
-        self.n_actions = int(self.env.single_action_space.n)
+        S = settings.num_envs
+        G = min(4, S) if groups is None else int(groups)
+        if not 1 <= G <= S:
+            raise ValueError(f"groups must be in 1..num_envs={S}, got {groups}")
+        threads = [max(1, len(t)) for t in np.array_split(np.arange(settings.num_threads), G)]
+        self.groups = [_Group(make_vector_env(self.game, replace(settings, num_envs=len(b), num_threads=t)), b)
+                       for b, t in zip(np.array_split(np.arange(S), G), threads)]
+        self.emulator_threads = sum(threads)
+        self.n_actions = int(self.groups[0].env.single_action_space.n)
+        self._pool = None
+        if G > 1:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=G, thread_name_prefix="ale-reset")
         self.steps = 0
         self.episodes = 0
-        # wall time (perf_counter seconds) in seeded resets, in the policy, and in env.step
+        # main-thread wall time (perf_counter seconds): waiting for seeded resets, in the policy,
+        # and in send/recv (waiting for the emulators)
         self.reset_seconds = self.act_seconds = self.step_seconds = 0.0
 
     @property
@@ -212,79 +268,130 @@ class Evaluator:
         return self.steps * self.settings.frameskip
 
     def close(self):
-        self.env.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for g in self.groups:
+            g.env.close()
 
     def evaluate(self, jobs: Sequence[tuple], max_steps: int | None = 3000,
                  on_step: Callable[[int], None] | None = None, record: Callable | None = None):
         """Play every job ``(agent, seed)``; ``max_steps`` caps an episode's agent steps (None: until
         game over or ALE's own limit of 108,000 frames). Returns ``(returns float64 (J,), steps int (J,))``.
 
-        ``on_step(n)`` is called after every vector step with the number of agent steps it counted;
-        ``record(slot_obs)`` (optional) receives the observation of slot 0 after every step
-        (for the GIF).
+        ``on_step(n)`` is called after every group's vector step with the number of agent steps it
+        counted; ``record(slot_obs)`` (optional) receives the observation of slot 0 after every step
+        of its group (for the GIF).
         """
+        from concurrent.futures import FIRST_COMPLETED, wait
         from threadpoolctl import threadpool_limits
-        env, S = self.env, self.settings.num_envs
+        S = self.settings.num_envs
         J = len(jobs)
         returns, lengths = np.zeros(J), np.zeros(J, np.int64)
         queue = deque(range(J))
         slot_job = np.full(S, -1)
+        agents = [tuple(job[0]) for job in jobs]
         rngs: dict[int, np.random.Generator] = {}
-        obs = None
 
-        def assign(slots):
-            nonlocal obs
-            mask = np.zeros(S, bool)
+        def assign(g: _Group, local):
+            """Next jobs onto the group's local slots ``local``; starts their seeded reset."""
+            mask = np.zeros(len(g.slots), bool)
             seeds = []
-            for s in slots:
+            for i in local:
+                s = g.slots[i]
+                rngs.pop(s, None)
                 if queue:
                     j = queue.popleft()
                     slot_job[s] = j
-                    mask[s] = True
+                    mask[i] = True
                     seeds.append(int(jobs[j][1]))
-                    if tuple(jobs[j][0]) == RANDOM:
+                    if agents[j] == RANDOM:
                         rngs[s] = np.random.default_rng(int(jobs[j][1]))
                 else:
                     slot_job[s] = -1
             if mask.any():
-                t0 = time.perf_counter()
-                obs, _ = env.reset(seed=np.asarray(seeds, np.int64), options={"reset_mask": mask})
-                self.reset_seconds += time.perf_counter() - t0
+                reset = partial(g.env.reset, seed=np.asarray(seeds, np.int64), options={"reset_mask": mask})
+                if self._pool is None:                    # one group: nothing to overlap with
+                    t0 = time.perf_counter()
+                    g.obs = reset()[0]
+                    self.reset_seconds += time.perf_counter() - t0
+                else:
+                    g.pending = self._pool.submit(reset)
 
-        assign(range(S))
+        def play(g: _Group):
+            """Actions for the group's active slots (main thread), sent to its emulator threads."""
+            t0 = time.perf_counter()
+            actions = np.zeros(len(g.slots), np.int64)
+            net = []
+            for i, s in enumerate(g.slots):
+                j = slot_job[s]
+                if j < 0:
+                    continue
+                if agents[j] == RANDOM:
+                    actions[i] = rngs[s].integers(self.n_actions)
+                else:
+                    net.append(i)
+            if net:
+                actions[net] = self.policy.act([agents[slot_job[g.slots[i]]] for i in net], g.obs[net])
+            t1 = time.perf_counter()
+            g.env.send(actions)
+            g.sent = True
+            self.act_seconds += t1 - t0
+            self.step_seconds += time.perf_counter() - t1
+
+        def receive(g: _Group):
+            """The group's step: book rewards and agent steps, refill the slots whose episode ended."""
+            t0 = time.perf_counter()
+            g.obs, r, term, trunc, _ = g.env.recv()
+            self.step_seconds += time.perf_counter() - t0
+            g.sent = False
+            jidx = slot_job[g.slots]
+            active = np.flatnonzero(jidx >= 0)
+            jidx = jidx[active]
+            returns[jidx] += r[active]
+            lengths[jidx] += 1
+            self.steps += len(active)
+            if on_step is not None:
+                on_step(len(active))
+            if record is not None and g.slots[0] == 0 and slot_job[0] >= 0:
+                record(g.obs[0])
+            ended = term[active] | trunc[active]
+            if max_steps is not None:
+                ended |= lengths[jidx] >= max_steps
+            if ended.any():
+                self.episodes += int(ended.sum())
+                assign(g, active[ended])
+
+        for g in self.groups:
+            if g.pending is not None:                     # left over by an interrupted call:
+                g.pending.result()                        # finish it; every slot is reseeded below
+                g.pending = None
+            if g.sent:
+                g.env.recv()
+                g.sent = False
+            assign(g, range(len(g.slots)))
         with threadpool_limits(1):
-            while (slot_job >= 0).any():
-                active = np.flatnonzero(slot_job >= 0)
-                actions = np.zeros(S, np.int64)
-                net_slots = [s for s in active if tuple(jobs[slot_job[s]][0]) != RANDOM]
-                for s in active:
-                    if s in rngs and tuple(jobs[slot_job[s]][0]) == RANDOM:
-                        actions[s] = rngs[s].integers(self.n_actions)
-                t0 = time.perf_counter()
-                if net_slots:
-                    actions[net_slots] = self.policy.act([tuple(jobs[slot_job[s]][0]) for s in net_slots],
-                                                         obs[net_slots])
-                t1 = time.perf_counter()
-                obs, r, term, trunc, _ = env.step(actions)
-                self.step_seconds += time.perf_counter() - t1
-                self.act_seconds += t1 - t0
-                jidx = slot_job[active]
-                returns[jidx] += r[active]
-                lengths[jidx] += 1
-                self.steps += len(active)
-                if on_step is not None:
-                    on_step(len(active))
-                if record is not None and slot_job[0] >= 0:
-                    record(obs[0])
-                ended = term[active] | trunc[active]
-                if max_steps is not None:
-                    ended |= lengths[jidx] >= max_steps
-                done_slots = active[ended]
-                if len(done_slots):
-                    self.episodes += len(done_slots)
-                    for s in done_slots:
-                        rngs.pop(s, None)
-                    assign(done_slots)
+            while True:
+                moved = False
+                for g in self.groups:
+                    if g.pending is not None:
+                        if not g.pending.done():
+                            continue
+                        g.obs = g.pending.result()[0]
+                        g.pending = None
+                    if g.sent:
+                        receive(g)
+                        if g.pending is not None:
+                            continue
+                    if (slot_job[g.slots] >= 0).any():
+                        play(g)
+                        moved = True
+                pending = [g.pending for g in self.groups if g.pending is not None]
+                if not moved and not any(g.sent for g in self.groups):
+                    if not pending:
+                        break
+                    t0 = time.perf_counter()
+                    wait(pending, return_when=FIRST_COMPLETED)
+                    self.reset_seconds += time.perf_counter() - t0
         return returns, lengths
 
 
