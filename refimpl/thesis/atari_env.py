@@ -400,11 +400,13 @@ class Evaluator:
 # ------------------------------------------------------------------------------------------------
 
 class _Worker:
-    """The body of a Ray actor: an :class:`Evaluator` with its own genome cache."""
+    """The body of a Ray actor: an :class:`Evaluator` with its own genome cache (``groups``: see
+    :class:`Evaluator`; the returns do not depend on it)."""
 
-    def __init__(self, game, net, n_actions, sigma, settings_dict):
+    def __init__(self, game, net, n_actions, sigma, settings_dict, groups=None):
         spec = atari_net.NetSpec(n_actions, net)
-        self.ev = Evaluator(game, AgentPolicy(spec, atari_net.GenomeBuilder(spec, sigma)), EnvSettings(**settings_dict))
+        self.ev = Evaluator(game, AgentPolicy(spec, atari_net.GenomeBuilder(spec, sigma)), EnvSettings(**settings_dict),
+                            groups=groups)
 
     def evaluate(self, jobs, max_steps):
         return self.ev.evaluate(jobs, max_steps=max_steps)
@@ -433,7 +435,10 @@ class RayEvaluator:
         actor = ray.remote(num_cpus=num_cpus_per_worker)(_Worker)
         self.settings = settings
         self.game = check_game(game)
-        self.workers = [actor.remote(self.game, spec.net, spec.n_actions, sigma, settings.as_dict())
+        # An actor with fewer than 2 CPUs has no second core to overlap a group's forward with the
+        # others' emulation: one group (serial), instead of 4 emulator threads on 1 reserved CPU.
+        groups = 1 if num_cpus_per_worker < 2 else None
+        self.workers = [actor.remote(self.game, spec.net, spec.n_actions, sigma, settings.as_dict(), groups)
                         for _ in range(n_workers)]
         self.steps = 0
         self.episodes = 0
