@@ -693,9 +693,6 @@ def main(argv=None):
         print(f"\nADNN spec: {v.spec.to_text()}\n  -> {v.message}")
         verdicts.append(v.to_dict() | {"search": None})
 
-    figures(out, text_summ, deltas, cfg["n_trials"], {f: family_data[f] for f in data_desc}, args.scale,
-            data_desc, {f: f"{plot.dataset_title(family_data[f])} files not found\n(`refimpl data get {family_data[f]}`)"
-                        for f in families if family_data[f] in dsets.absent})
     notes += [
         "Reading followed by default: the text (ReLU hidden layers, Keras-default glorot_uniform weights and "
         "zero biases, δ really shifts a fixed initial draw, Algorithm 1's acceptance rule acts). The authors' code "
@@ -785,7 +782,10 @@ def main(argv=None):
         paper={"gain_pct": PAPER_GAIN_PCT, "base_accuracy_pct": PAPER_BASE_ACC_PCT, "deltas": list(PAPER_DELTAS),
                "best_deltas": [0.0025, 0.003], "trials": 50},
         notes=notes, elapsed_seconds=float(sw))
-    write_results(out / "results.json", results)
+    write_results(out / "results.json", results)   # before the figures: a figure cannot lose the results
+    figures(out, text_summ, deltas, cfg["n_trials"], {f: family_data[f] for f in data_desc}, args.scale,
+            data_desc, {f: f"{plot.dataset_title(family_data[f])} files not found\n(`refimpl data get {family_data[f]}`)"
+                        for f in families if family_data[f] in dsets.absent})
     print(f"\nwrote {out / 'results.json'} and figures ({float(sw):.0f} s)")
     return 0
 
