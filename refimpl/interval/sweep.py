@@ -204,7 +204,8 @@ def reverse(fwd: Forward, seeds) -> list[np.ndarray]:
     ``np.eye(n_out)`` for every output Y_k) or stacked interval seeds ``(2, k, ..., n_out)``;
     ``...`` is the batch axis of boxes, if the forward sweep had one. Returns the stacked
     adjoints ``(2, k, ..., n_l)`` of ``fwd.values[l]`` for the input and every hidden layer
-    (l = 0 .. len(net) − 1), in the forward sweep's dtype.
+    (l = 0 .. len(net) − 1), in the forward sweep's dtype. Raises ``ValueError`` if the seeds'
+    shape does not match the output's.
     """
     o = fwd.outward
     Y = fwd.output
