@@ -38,7 +38,7 @@ evaluated in float64, whatever the interval's dtype:
   safety factor ≥ 2.5 over every measured maximum. This is the one assumption measured rather
   than proved: the float64 enclosures are rigorous when the platform's float64 exp, log, sin,
   cos and pow err by less than 2 ulps and tanh by less than 3. σ(x) = 1/(1 + e^−x) adds none:
-  its bounds are assembled from exp's by directed operations (``stacked.sigmoid_value``; the plain
+  its bounds are assembled from exp's by directed operations (:func:`_sigmoid_bound`; the plain
   float64 formula errs by up to 2.39 ulps, scipy's expit by 2.46).
 * float32 (and float16): the platform's float32 libm is never used. NumPy's AVX-512 float32
   kernels err by up to exp 2.54, log 3.77, sin 1.48, cos 1.47, tanh 1.37, x**n 0.99 ulps (σ
@@ -841,17 +841,46 @@ def tanh(x: Interval) -> Interval:
     return _unary(x, lo, hi, d)
 
 
+def _sigmoid_bound(v, o, upper: bool):
+    """A lower (``upper=False``) or upper bound on σ(v) = 1/(1 + e^−v), float64 ``v`` → float64.
+
+    σ = 1/(1 + t) falls as t = e^−v > 0 grows, and every step works on positive numbers, so there
+    is no cancellation — unlike 0.5·(tanh(v/2) + 1), whose absolute error of ~1e-17 is
+    arbitrarily many ulps for v ≲ −2 (σ(−40) ≈ 4e-18 came out as 0). The upper bound takes t's
+    lower bound (libm exp − ``_LIBM_STEPS["exp"]`` ulps, as in :func:`exp`), rounds 1 + t down
+    and the quotient up; the lower bound the reverse. Hence rigorous under exp's assumption
+    alone. For v < −709.78, e^−v overflows to ∞ and the bounds become [0, 1/max ≈ 5.6e-309]
+    (valid, not tight: σ(v) is subnormal there). With ``o`` false: the plain formula (measured
+    error ≤ 2.39 ulps where e^−v does not overflow)."""
+    with np.errstate(over="ignore"):
+        t = np.exp(-v)
+    if not o:
+        return 1.0 / (1.0 + t)
+    k = _LIBM_STEPS["exp"]
+    # every quantity here is ≥ 0: the outward steps are _up_pos/_dn_pos, exactly np.nextafter's
+    if upper:
+        return _up_pos(1.0 / _dn_pos(1.0 + _dn_pos(t, o, k), o), o)
+    return _dn_pos(1.0 / _up_pos(1.0 + _up_pos(t, o, k), o), o)
+
+
 def sigmoid(x: Interval) -> Interval:
     """σ(X) = 1/(1 + e^−X) (monotone, clipped to [0, 1]), same shape and dtype as X; bounds from
-    :func:`refimpl.interval.stacked.sigmoid_value` (float64, rounded outward to X's dtype):
-    rigorous in float16/32/64 under the module docstring's float64 assumption on exp.
+    :func:`_sigmoid_bound` in float64, rounded outward to X's dtype: rigorous in float16/32/64
+    under the module docstring's float64 assumption on exp.
     Adjoint: σ(X)(1 − σ(X))·ȳ, evaluated as the range of s(1 − s) over s ∈ σ(X) (tight:
-    s(1 − s) peaks at s = 1/2; :func:`~refimpl.interval.stacked.sigmoid_derivative`)."""
-    from .stacked import sigmoid_derivative, sigmoid_value   # stacked builds on this module
+    s(1 − s) peaks at s = 1/2)."""
     x = _as_interval(x)
     o = x.outward
-    S = sigmoid_value(np.stack((x.lo, x.hi)), o)
-    return _unary(x, S[0], S[1], lambda: tuple(sigmoid_derivative(S, o)))
+    lo = np.maximum(_sigmoid_bound(_f64(x.lo), o, upper=False), 0.0)
+    hi = np.minimum(_sigmoid_bound(_f64(x.hi), o, upper=True), 1.0)
+    lo, hi = _to_dtype(lo, hi, x.dtype, o)
+
+    def d():
+        fl, fh = lo * (1 - lo), hi * (1 - hi)
+        dl = np.minimum(fl, fh)
+        dh = np.where((lo <= 0.5) & (hi >= 0.5), 0.25, np.maximum(fl, fh))
+        return np.maximum(_dn_pos(dl, o, 2), 0.0), _up_pos(dh, o, 2)   # dl, dh ≥ 0
+    return _unary(x, lo, hi, d)
 
 
 def relu(x: Interval) -> Interval:

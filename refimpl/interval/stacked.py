@@ -133,20 +133,14 @@ def sum_last(P, o: bool = True) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# σ on stacked bounds (both rows in one pass; also the bounds of arithmetic.sigmoid)
+# σ on stacked bounds (the same chain as arithmetic._sigmoid_bound, both rows in one pass)
 # ---------------------------------------------------------------------------------------
 
 def sigmoid_value(Z, o: bool = True) -> np.ndarray:
     """σ(Z) = 1/(1 + e^−Z) for stacked bounds Z (monotone), computed in float64 and rounded
-    outward to Z's dtype (used by ``arithmetic.sigmoid`` too). Row 0 (lower bound): t = e^−lo
-    stepped ``_LIBM_STEPS["exp"]`` ulps up, 1 + t up, the quotient down; row 1 the reverse.
-
-    σ = 1/(1 + t) falls as t = e^−v > 0 grows, and every step works on positive numbers, so there
-    is no cancellation — unlike 0.5·(tanh(v/2) + 1), whose absolute error of ~1e-17 is
-    arbitrarily many ulps for v ≲ −2 (σ(−40) ≈ 4e-18 came out as 0). Hence rigorous under the
-    float64 exp assumption of ``arithmetic`` alone. For v < −709.78, e^−v overflows to ∞ and the
-    bounds become [0, 1/max ≈ 5.6e-309] (valid, not tight: σ(v) is subnormal there). With ``o``
-    false: the plain formula (measured error ≤ 2.39 ulps where e^−v does not overflow)."""
+    outward to Z's dtype; bit for bit ``arithmetic.sigmoid``'s bounds. Row 0 (lower bound):
+    t = e^−lo stepped 4 ulps up, 1 + t up, the quotient down; row 1 the reverse (see
+    ``arithmetic._sigmoid_bound``: rigorous under the float64 exp assumption alone)."""
     dtype = Z.dtype
     with np.errstate(over="ignore"):
         t = np.exp(-_f64(Z))
