@@ -252,10 +252,12 @@ def _matmul_point_raw(lo, hi, W, absW, o, left):
 
 
 def _any_unsound(lo, hi) -> bool:
-    """True if lo or hi may hold a NaN, a lower bound +∞ or an upper bound −∞ (also, harmlessly,
-    if a sum overflows): two reductions instead of several passes and any() on short arrays."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        return not (np.sum(lo) < np.inf and np.sum(hi) > -np.inf)   # False for a NaN sum
+    """True if lo holds a NaN or +∞, or hi a NaN or −∞: two reductions instead of several passes
+    and any() on short arrays. max and min propagate NaN (and warn of nothing), and a NaN
+    compares false; no ``np.errstate`` (it costs more than the reductions on short arrays)."""
+    if lo.size == 0:
+        return False
+    return not (np.maximum.reduce(lo, axis=None) < np.inf and np.minimum.reduce(hi, axis=None) > -np.inf)
 
 
 def _whole_line_where_unsound(lo, hi):
