@@ -25,7 +25,11 @@ functions, so load from other processes on a shared machine affects all of them 
 ratio is the median over the rounds of the per-round ratio, with its range (min–max). Only the
 ratios are meaningful across machines. A breakdown line splits the interval sweep into its
 matrix-vector products, the directed rounding (the sweep with minus without outward rounding)
-and the rest (element-wise passes, activations, Python). BLAS threads are pinned with
+and the rest (element-wise passes, activations, Python); a second one by size: the products,
+the sweep's fixed cost (the same sweep through 8-unit layers: its NumPy calls and Python, which
+do not shrink with the layers), and the element-wise work on the full-width vectors. Products
+plus fixed cost is the floor of this sequence of NumPy calls (only fewer calls, or a compiled
+kernel, would go below it). mpmath is timed three times (median). BLAS threads are pinned with
 threadpoolctl (``--threads``, default 1, the same for every side); the load average is
 printed. The script exits with status 1 and a message if the float adjoint at the sample lies
 outside the interval adjoint of the box (from the same sweeps), or the mpmath and refimpl
@@ -176,6 +180,12 @@ def run(args):
     box = significance.input_box(data)
     x = data[0]
     eye = np.eye(10)
+    # the same sweeps through 8-unit layers: what the sweeps' NumPy calls and Python cost whatever
+    # the layer widths (their fixed cost; the arithmetic on 8 numbers is negligible)
+    tiny_W = [W[:8, :8].copy() for W in Ws[:-1]] + [Ws[-1][:8].copy()]
+    tiny_b = [b[:8].copy() for b in bs[:-1]] + [bs[-1].copy()]
+    tiny_net = sweep.layers(tiny_W, tiny_b, ["sigmoid", "sigmoid", "linear"])
+    tiny_box = Interval(box.lo[:8], box.hi[:8])
 
     ag = autograd.grad(lambda p, x: nn.softmax(model.apply(p, x[None]))[0, 0])
     rounds = warm_rounds({
@@ -186,6 +196,8 @@ def run(args):
         "ag": lambda: ag(params, x),
         "gemv_iv": lambda: gemvs_only(Ws, absWs, x, True),
         "gemv_fl": lambda: gemvs_only(Ws, absWs, x, False),
+        "iv_tiny": lambda: interval_sweep(tiny_net, tiny_box),
+        "fl_tiny": lambda: float_sweep(tiny_W, tiny_b, x[:8]),
         "an": lambda: significance.analyse(model, params, box),
         "fl10": lambda: float_sweep(Ws, bs, x, seeds=eye)}, args.rounds, args.repeats)
     tm = {k: statistics.median(v) for k, v in rounds.items()}
@@ -206,6 +218,8 @@ def run(args):
             ("float fwd + bwd, weight gradients (autograd)", tm["ag"]),
             ("matrix-vector products alone: interval sweep (4 per layer)", tm["gemv_iv"]),
             ("matrix-vector products alone: float sweep (2 per layer)", tm["gemv_fl"]),
+            ("interval sweep through 8-unit layers (its fixed cost: calls, Python)", tm["iv_tiny"]),
+            ("float sweep through 8-unit layers", tm["fl_tiny"]),
             ("significance.analyse: |W|, fwd, reverse sweeps of all 10 outputs", tm["an"]),
             ("float fwd + bwd of all 10 outputs (NumPy, one GEMM per layer)", tm["fl10"])]
     for name, t in rows:
@@ -222,14 +236,23 @@ def run(args):
           f"directed rounding {(tm['iv'] - tm['iv_off']) * 1e3:.3f} ms, element-wise passes, activations and "
           f"Python {(tm['iv_off'] - tm['gemv_iv']) * 1e3:.3f} ms; float sweep: products {tm['gemv_fl'] * 1e3:.3f} ms, "
           f"the rest {(tm['fl'] - tm['gemv_fl']) * 1e3:.3f} ms")
+    fixed = tm["gemv_iv"] + tm["iv_tiny"]
+    print(f"  the same split by size: products {tm['gemv_iv'] * 1e3:.3f} ms + the sweep's fixed cost (8-unit layers) "
+          f"{tm['iv_tiny'] * 1e3:.3f} ms + element-wise work on the 500-wide vectors "
+          f"{(tm['iv'] - fixed) * 1e3:.3f} ms; products + fixed cost = {fixed / tm['fl']:.2f} x the float sweep, "
+          f"the floor of this sweep's {len(net)}-layer sequence of NumPy calls (interval sweep / it: "
+          f"{tm['iv'] / fixed:.2f})")
 
     k = args.slice
     W, b, absW = Ws[0][:, :k].copy(), bs[0][:k].copy(), absWs[0][:, :k].copy()
     mpmath.mp.prec = 53
     X = [mpmath.iv.mpf([float(lo), float(hi)]) for lo, hi in zip(box.lo, box.hi)]
-    t0 = time.perf_counter()
-    ref = mpmath_slice(X, W, b)
-    t_mp = time.perf_counter() - t0
+    t_mp = []
+    for _ in range(3):                       # ~0.3 s each: the median of three, not one noisy run
+        t0 = time.perf_counter()
+        ref = mpmath_slice(X, W, b)
+        t_mp.append(time.perf_counter() - t0)
+    t_mp = statistics.median(t_mp)
     t_ours = median_time(lambda: ours_slice(box, W, b, absW), args.repeats)
     ours = ours_slice(box, W, b, absW)
     # both are enclosures of the same adjoints; ours uses midpoint–radius products, mpmath the
@@ -242,7 +265,7 @@ def run(args):
         sys.exit("error: the refimpl and mpmath enclosures of the slice's adjoints do not overlap "
                  "(the two sides compute different results)")
     print(f"\nslice 784 -> {k} sigmoid -> sum, forward + reverse, one box")
-    print(f"  mpmath.iv (53-bit):  {t_mp * 1e3:10.1f} ms")
+    print(f"  mpmath.iv (53-bit):  {t_mp * 1e3:10.1f} ms (median of 3 runs)")
     print(f"  refimpl.interval:    {t_ours * 1e3:10.3f} ms")
     print(f"  speed-up:            {t_mp / t_ours:10.0f}x  (target >= 1000x)")
     print(f"  enclosures overlap: {overlap}; median width ratio ours/mpmath {width_ratio:.3f}")
