@@ -9,10 +9,12 @@ Measures, side by side in one run, agent steps per second of
     the scheduler of the GA, every slot playing a *different* genome (as in a generation's
     offspring): on the CPU one grouped forward per group of slots (``AgentPolicy``), with
     ``--device gpu`` one population-batched forward (CuPy). The slots run in ``--groups`` vector
-    envs (default: the ``Evaluator``'s, 4: one group's forward overlaps the others' emulation;
+    envs (default: the ``Evaluator``'s, 8: one group's forward overlaps the others' emulation;
     1: serial) that share the ``--threads`` emulator threads, at least one each; the raw loop
-    gets as many threads as the GA's emulators have in all (4 with the defaults), so that both
-    sides run the same number of emulator threads.
+    gets as many threads as the GA's emulators have in all (8 with the defaults), so that both
+    sides run the same number of emulator threads. The GA's emulator threads run at nice
+    ``--emulator-nice`` (default 19, the ``Evaluator``'s: below the main thread, whose forward is
+    the critical path; 0 for equal priority, to compare).
 
 The three are interleaved ``--reps`` times (raw, small, Nature, raw, ...) and each GA rate is
 divided by the raw rate of its own repetition; the median ratio and its range are printed, with
@@ -35,7 +37,7 @@ forward), and a last line per net gives the bound they set: with perfect overlap
 length) agent steps/s, and how much of it the GA reached. Targets of issue 13: the small net ≥ 50 % of the raw rate on
 the CPU, ≥ 90 % with ``--device gpu``. Nothing here is asserted.
 
-    python benchmarks/atari.py [--game frostbite] [--envs 8] [--threads 2] [--groups G] [--steps 300] [--reps 3] [--device cpu|gpu]
+    python benchmarks/atari.py [--game frostbite] [--envs 8] [--threads 2] [--groups G] [--steps 300] [--reps 3] [--emulator-nice 19] [--device cpu|gpu]
 """
 from __future__ import annotations
 
@@ -64,13 +66,14 @@ def raw_rate(game, envs, threads, steps):
     return rate, n
 
 
-def ga_rate(game, envs, threads, groups, steps, net, n_actions, device):
+def ga_rate(game, envs, threads, groups, steps, net, n_actions, device, nice):
     """(agent steps/s, main-thread wall-time shares, mean episode length) for 2 x envs distinct genomes."""
     from refimpl.thesis import atari_env, atari_net
     spec = atari_net.NetSpec(n_actions, net)
     builder = atari_net.GenomeBuilder(spec, 0.005, cache_size=4 * envs)
     ev = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, builder, device=device),
-                             atari_env.EnvSettings(num_envs=envs, num_threads=threads), groups=groups)
+                             atari_env.EnvSettings(num_envs=envs, num_threads=threads), groups=groups,
+                             emulator_nice=nice)
     jobs = [(((1000 + i,),), i) for i in range(2 * envs)]   # two episodes per slot, all distinct genomes
     for g, _ in jobs:
         builder.build(g[0])
@@ -130,9 +133,12 @@ def main(argv=None):
     p.add_argument("--envs", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--groups", type=int, default=None, help="vector envs the slots are split into "
-                   "(default: the Evaluator's, min(4, envs); 1 = serial)")
+                   "(default: the Evaluator's, min(8, envs); 1 = serial)")
     p.add_argument("--steps", type=int, default=300, help="agent-step cap of an episode (default 300: see above)")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--emulator-nice", type=int, default=19, help="nice value of the GA's emulator threads "
+                   "(default 19, the Evaluator's: below the main thread, whose forward is the critical path; "
+                   "0: equal priority)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     args = p.parse_args(argv)
     if args.device == "gpu":
@@ -143,18 +149,19 @@ def main(argv=None):
     load0 = os.getloadavg()
     nets = ("small", "nature")
     raws, rates, costs = [], {n: [] for n in nets}, []
-    groups = args.groups or min(4, args.envs)
+    groups = args.groups or min(8, args.envs)
     threads = max(args.threads, groups)                  # the GA's emulator threads in all (Evaluator)
     for _ in range(args.reps):
         raw, n_actions = raw_rate(args.game, args.envs, threads, args.steps)
         raws.append(raw)
         for net in nets:
             rates[net].append((*ga_rate(args.game, args.envs, args.threads, groups, args.steps, net,
-                                        n_actions, args.device), raw))
+                                        n_actions, args.device, args.emulator_nice), raw))
         if args.device == "cpu":
             costs.append(unit_costs(args.game, args.envs, groups, n_actions, nets))
     load1 = os.getloadavg()
-    print(f"{args.game}, {args.envs} envs in {groups} group(s), {threads} emulator threads, device "
+    print(f"{args.game}, {args.envs} envs in {groups} group(s), {threads} emulator threads (nice "
+          f"{args.emulator_nice if groups > 1 else 0}), device "
           f"{args.device}, {args.reps} interleaved repetitions of {2 * args.envs} episodes capped at {args.steps} "
           f"steps; {os.cpu_count()} CPUs")
     print(f"load average (1/5/15 min) before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, "

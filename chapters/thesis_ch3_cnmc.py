@@ -450,7 +450,7 @@ def _weight_note(w):
             f"3389/7272 = 0.466)")
 
 
-def run_quick(args, out, notes, dsets):
+def run_quick(args, notes, dsets):
     sc = SCALES["quick"]
     data = quick_data(args.dataset, args.seed, sc, notes, dsets)
     dsets.use(data["name"])
@@ -466,7 +466,6 @@ def run_quick(args, out, notes, dsets):
                       cnmc.FinetuneConfig(), args.progress)
     t_runs = time.perf_counter() - t0
     metrics_out, tables = analyse(runs, seeds, yv, sv)
-    figures(out, metrics_out, data["name"], args.scale)
     tables["table_3_1_stand_in"] = table(
         ["part", "positive subjects", "negative subjects", "positive images", "negative images"],
         [["train", len(set(subj_tr[y == 1])), len(set(subj_tr[y == 0])), int(y.sum()), int((y == 0).sum())],
@@ -483,7 +482,7 @@ def run_quick(args, out, notes, dsets):
                  f"{args.nospeclr_lr:g} (NOSPECLR; the thesis' best of 1e-3/1e-4/1e-5 at ~4,000 steps was 1e-4; "
                  f"--nospeclr-lr) a fresh head learns far less")
     notes.append(f"{len(seeds)} runs instead of 24; exact one-sided MWU with 5 vs 5 cannot go below p = 0.004")
-    return dict(config=config, seeds=seeds, metrics=metrics_out, tables=tables)
+    return dict(config=config, seeds=seeds, metrics=metrics_out, tables=tables, figure_dataset=data["name"])
 
 
 def time_paper_step(net, batch):
@@ -516,8 +515,8 @@ def run_paper(args, notes, dsets):
         t = time_paper_step(net, args.paper_batch)
         steps = -(-(7272 + 3389) // 16) * 6
         per16 = t * 16 / args.paper_batch
-        status.update(cpu_seconds_timed_batch=t, timed_batch=args.paper_batch, cpu_seconds_per_batch16=per16,
-                      cpu_hours_per_run_estimate=per16 * steps / 3600)
+        status.update(wall_seconds_timed_batch_on_cpu=t, timed_batch=args.paper_batch,
+                      wall_seconds_per_batch16_on_cpu=per16, hours_per_run_estimate_on_cpu=per16 * steps / 3600)
         print(f"\none 300×300 batch of {args.paper_batch} (forward + backward, SE-ResNeXt-50 32×4d): {t:.1f} s on this "
               f"CPU → ≈ {per16:.0f} s per batch of 16 (linear), ≈ {per16 * steps / 3600:.0f} h per 6-epoch run of "
               f"{steps} steps (× 24 runs × 2 settings, without the TTA evaluations)")
@@ -550,10 +549,9 @@ def run_paper(args, notes, dsets):
     runs = train_runs(net, start, x, y, xv, yv, seeds, args.nospeclr_lr,
                       cnmc.FinetuneConfig(input_scale=1 / 255, eval_batch=32), args.progress, run_dir)
     metrics_out, tables = analyse(runs, seeds, yv, sv)
-    figures(out, metrics_out, "cnmc", args.scale)
     metrics_out["status"] = status
     return dict(config={"network": repr(net), "cnmc": str(root), "weights": str(args.weights), "val_fold": val_fold},
-                seeds=seeds, metrics=metrics_out, tables=tables)
+                seeds=seeds, metrics=metrics_out, tables=tables, figure_dataset="cnmc")
 
 
 def main(argv=None):
@@ -573,7 +571,7 @@ def main(argv=None):
     with threadpool_limits(1 if args.scale == "quick" else None):
         if args.scale == "quick":
             try:
-                res = run_quick(args, output_dir(args), notes, dsets)
+                res = run_quick(args, notes, dsets)
             except DatasetNotFoundError as e:          # --dataset fashion-mnist asked for and absent
                 dsets.skip("fashion-mnist", e)
                 return dsets.nothing_ran()
@@ -592,8 +590,9 @@ def main(argv=None):
                      tolerances={"metrics": trained(0.05, what="metrics after float32 fine-tuning"),
                                  "metrics/*p*": over_seeds(0.5, what="p-values over 5 runs")})
     write_results(out / "results.json", r)
+    figures(out, res["metrics"], res["figure_dataset"], args.scale)   # after the results: a figure cannot lose them
     print("\nNotes:\n  " + "\n  ".join(notes))
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    print(f"\nwrote {out / 'results.json'} and the figures ({float(sw):.0f} s)")
     return 0
 
 

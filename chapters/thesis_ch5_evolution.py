@@ -432,6 +432,7 @@ def main(argv=None):
     base = EAConfig.table_5_1("validation").replace(
         sigma=sc["sigma"], tau=sc["tau"], **sc["base"])
     tables, metrics = {}, {}
+    figs = plot.Deferred()      # drawn after results.json is written
 
     def k_for(g):
         return max(g / 100.0, 1e-9)
@@ -458,7 +459,7 @@ def main(argv=None):
     rows = [[lam, a, b, *spread(v)] for (lam, a, b), v in r51.items()]
     tables["fig_5_1"] = table(["lambda", "alpha", "batch size", "median val acc", "min", "max"], rows)
     print_table("Fig. 5.1: validation accuracy (median, range)", tables["fig_5_1"]["columns"], rows)
-    plot.save(fig_5_1(r51, sc, dataset, args.scale), out / "fig5_1_batch_alpha_lambda.png")
+    figs.add(out / "fig5_1_batch_alpha_lambda.png", fig_5_1, r51, sc, dataset, args.scale)
     print(f"[{float(sw):.0f}s] Fig. 5.1 done")
 
     # ---- Fig. 5.2 / Table 5.2: selection proportion ρ --------------------------------------
@@ -483,7 +484,7 @@ def main(argv=None):
                                  "paper lambda", "paper relative improvement %"], rows)
     print_table("Table 5.2: relative improvement of median validation accuracy, ρ 0.1 → 0.2",
                 tables["table_5_2"]["columns"], rows)
-    plot.save(fig_5_2(r52, sc, dataset, args.scale), out / "fig5_2_selection_proportion.png")
+    figs.add(out / "fig5_2_selection_proportion.png", fig_5_2, r52, sc, dataset, args.scale)
     print(f"[{float(sw):.0f}s] Fig. 5.2 / Table 5.2 done")
 
     # ---- Fig. 5.3 / 5.4: crossover × p_C × σ control ---------------------------------------
@@ -520,8 +521,8 @@ def main(argv=None):
         ["crossover", "p_C", "sigma control", "median val acc", "MWU p vs other 1", "MWU p vs other 2", "others"], sig_rows)
     print_table("Fig. 5.3: σ control at the thesis' best p_C (thesis: uniform 0.75 constant 97.3 %, "
                 "arithmetic 0.5 self-adaptive 96.9 %)", tables["fig_5_3_sigma_control_tests"]["columns"], sig_rows)
-    plot.save(fig_5_3(r53, sc, dataset, args.scale), out / "fig5_3_crossover_sigma.png")
-    plot.save(fig_5_4(traj, sc, dataset, args.scale), out / "fig5_4_sigma_trajectories.png")
+    figs.add(out / "fig5_3_crossover_sigma.png", fig_5_3, r53, sc, dataset, args.scale)
+    figs.add(out / "fig5_4_sigma_trajectories.png", fig_5_4, traj, sc, dataset, args.scale)
     metrics["fig_5_4_final_sigma_mean"] = {f"{cx} p_C={pc}": float(np.mean([r["sigma_mean"][-1] for r in runs]))
                                            for (cx, pc), runs in traj.items()}
     print(f"[{float(sw):.0f}s] Figs. 5.3 / 5.4 done")
@@ -544,7 +545,7 @@ def main(argv=None):
                     "adam_median_test_accuracy": float(np.median(adam_acc)),
                     "mwu_p_adam_greater_than_ea": p, "final_generations": G,
                     "adam_steps": adam_runs[0]["steps"], "ea_runs": runner.n_runs})
-    plot.save(fig_final(ea_runs, adam_runs, dataset, args.scale), out / "fig5_5_ea_vs_adam.png")
+    figs.add(out / "fig5_5_ea_vs_adam.png", fig_final, ea_runs, adam_runs, dataset, args.scale)
 
     if args.scale == "quick":
         notes.append("quick scale reductions: " + SCALES_NOTE)
@@ -601,8 +602,9 @@ def main(argv=None):
                                                                                  "self-adaptation over repetitions"),
                                    **{f"metrics/{k}": EXACT for k in ("final_generations", "adam_steps", "ea_runs")}})
     write_results(out / "results.json", res)
+    figs.save_all()                                  # after the results: a figure cannot lose them
     print("\nNotes:\n  " + "\n  ".join(notes))
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    print(f"\nwrote {out / 'results.json'} and the figures ({float(sw):.0f} s)")
     return 0
 
 

@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import mannwhitneyu
 
 from _cli import EXIT_USAGE, Stopwatch, chapter_parser, output_dir, print_table, run
 from refimpl import plotting as plot
+from refimpl.atomic import atomic_file
 from refimpl.results import DETERMINISTIC, make_results, table, trained, write_results
 
 CHAPTER = "thesis_ch6"
@@ -230,8 +232,8 @@ def run_atari(sc, args, out, notes):
               f"{ens.mean():.1f}; {int(st.used):,} training steps ({4 * int(st.used):,} frames), {float(sw):.0f} s")
     rnd = problem.play(atari_env.RANDOM, final_seeds, max_steps=sc["final_cap"])
     runs["random"] = {"final_returns": rnd.tolist(), "final_mean": float(rnd.mean())}
-    # the GIF: the proposal's final agent, one episode on the first fixed seed
-    gif = write_gif(game, spec, runs["proposal"]["agent"], final_seeds[0], sc, out, settings)
+    # the GIF: the proposal's final agent, one episode on the first fixed seed (written with the figures)
+    gif_frames = record_episode(game, spec, runs["proposal"]["agent"], final_seeds[0], sc, settings)
     ev.close()
     if args.scale == "quick":
         notes.append(f"Atari at quick scale: {game}, --net {net} ({spec.n_params:,} parameters), configs "
@@ -239,32 +241,39 @@ def run_atari(sc, args, out, notes):
                      f"generations, {sc['elite_episodes']} episodes per generation for Fig. 6.1, final protocol on "
                      f"{sc['final_episodes']} fixed seeds capped at {sc['final_cap']} steps; cannot test Table 6.2")
     notes.append("per-generation elite evaluations (Fig. 6.1) are outside the budget, as in the author's code")
-    return {"game": game, "net": net, "n_params": spec.n_params, "runs": runs, "gif": gif,
-            "settings": settings.as_dict()}
+    return {"game": game, "net": net, "n_params": spec.n_params, "runs": runs, "gif": f"{game}_final_agent.gif",
+            "gif_frames": gif_frames, "settings": settings.as_dict()}
 
 
-def write_gif(game, spec, genome, seed, sc, out, settings):
-    """One episode of ``genome`` on ``seed``: the 84×84 frames the agent sees (newest of the stack)."""
-    from matplotlib.animation import PillowWriter
-    plt = plot.pyplot()
+def record_episode(game, spec, genome, seed, sc, settings) -> list:
+    """One episode of ``genome`` on ``seed`` (at most ``sc["gif_frames"]`` agent steps): the 84×84
+    uint8 frames the agent sees (the newest of each stack)."""
     from refimpl.thesis import atari_env, atari_net
     frames = []
     one = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, 0.005)),
-                       atari_env.EnvSettings(num_envs=1, num_threads=1,
-                                      repeat_action_probability=settings.repeat_action_probability))
+                              atari_env.EnvSettings(num_envs=1, num_threads=1,
+                                                    repeat_action_probability=settings.repeat_action_probability))
     one.evaluate([((tuple(genome),), seed)], max_steps=sc["gif_frames"], record=lambda o: frames.append(o[-1].copy()))
     one.close()
+    return frames
+
+
+def write_gif(frames, path) -> Path:
+    """Every second frame of ``frames`` as an animated GIF (15 frames/s; matplotlib's Pillow writer),
+    written atomically to ``path``."""
+    from matplotlib.animation import PillowWriter
+    plt = plot.pyplot()
     fig, ax = plt.subplots(figsize=(3, 3))
     ax.axis("off")
     im = ax.imshow(frames[0], cmap="gray", vmin=0, vmax=255)
-    path = out / f"{game}_final_agent.gif"
-    writer = PillowWriter(fps=15)
-    with writer.saving(fig, str(path), dpi=84):
-        for f in frames[::2]:
-            im.set_data(f)
-            writer.grab_frame()
+    with atomic_file(path, suffix=".gif") as tmp:   # Pillow picks the format by the suffix
+        writer = PillowWriter(fps=15)
+        with writer.saving(fig, str(tmp), dpi=84):
+            for f in frames[::2]:
+                im.set_data(f)
+                writer.grab_frame()
     plt.close(fig)
-    return path.name
+    return Path(path)
 
 
 GAME_COLUMN = {"atlantis": 1, "frostbite": 2, "gravitar": 3, "kangaroo": 4, "seaquest": 5, "venture": 6}
@@ -395,6 +404,7 @@ def main(argv=None):
     figures = []
     if not args.skip_atari:
         atari = run_atari(sc, args, out, notes)
+        gif_frames = atari.pop("gif_frames")
         metrics["atari"] = atari
         col = GAME_COLUMN.get(atari["game"])
         r = atari["runs"]
@@ -412,12 +422,15 @@ def main(argv=None):
                                          for k in ("baseline", "proposal")}
         print(f"overestimation (recorded fitness − fixed-seed mean): baseline {gaps['baseline']:.1f}, "
               f"proposal {gaps['proposal']:.1f}")
-        print(f"GIF of the final agent: {out / atari['gif']}")
+        print(f"GIF of the final agent (written after results.json): {out / atari['gif']}")
         figures.append(atari["gif"])
     game = metrics["atari"]["game"] if "atari" in metrics else str(args.game).lower()
     fig_name = f"fig6_1_{game}.png"
-    plot.save(fig_6_1(metrics.get("atari"), testbed, game, args.scale,
-                      why_absent="Atari run skipped (--skip-atari)"), out / fig_name)
+    figs = plot.Deferred()      # drawn after results.json is written
+    figs.add(out / fig_name, fig_6_1, metrics.get("atari"), testbed, game, args.scale,
+             why_absent="Atari run skipped (--skip-atari)")
+    if "atari" in metrics:
+        figs.add_writer(write_gif, gif_frames, out / metrics["atari"]["gif"])
     figures.insert(0, fig_name)
     res = make_results(document="thesis", experiment="ch6 GA with noise-robust elites for Atari (Algorithm 3, "
                        "Tables 6.1-6.2, Fig. 6.1)", scale=args.scale,
@@ -431,7 +444,8 @@ def main(argv=None):
                                                             "can flip one greedy action and change an episode"),
                                    "metrics/atari_overestimation_gap": trained(100.0, what="game scores")})
     write_results(out / "results.json", res)
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    figs.save_all()                                  # after the results: a figure cannot lose them
+    print(f"\nwrote {out / 'results.json'} and {', '.join(figures)} ({float(sw):.0f} s)")
     return 0
 
 

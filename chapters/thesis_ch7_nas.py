@@ -399,16 +399,18 @@ def fig_architecture(best, name, n_classes, scale):
     return fig
 
 
-def figures(out, runs, sc, name, n_classes, scale):
-    """Write the progression, Fig. 7.7 and the best architecture of data set ``name`` to ``out``."""
+def figures(figs, out, runs, sc, name, n_classes, scale):
+    """Add the progression, Fig. 7.7 and the best architecture of data set ``name`` (files in
+    ``out``) to ``figs`` (a :class:`refimpl.plotting.Deferred`)."""
     c2 = sc["checkpoints"][1]
     best = max(runs, key=lambda r: r["checkpoints"][str(c2)]["test_accuracy"])
-    plot.save(fig_progression(progression_data(runs, sc), name, scale), out / f"fig7_progression_{name}.png")
+    figs.add(out / f"fig7_progression_{name}.png", fig_progression, progression_data(runs, sc), name, scale)
     blocks = mean_curves(runs, "best_blocks")
-    plot.save(fig_blocks({a: blocks[a].tolist() for a in ARMS}, sc["e"], name, scale),
-              out / f"fig7_7_blocks_{name}.png")
-    plot.save(fig_architecture({**best["checkpoints"][str(c2)], "arm": best["arm"], "rep": best["rep"],
-                                "checkpoint": c2}, name, n_classes, scale), out / f"fig7_best_architecture_{name}.png")
+    figs.add(out / f"fig7_7_blocks_{name}.png", fig_blocks, {a: blocks[a].tolist() for a in ARMS}, sc["e"], name,
+             scale)
+    figs.add(out / f"fig7_best_architecture_{name}.png", fig_architecture,
+             {**best["checkpoints"][str(c2)], "arm": best["arm"], "rep": best["rep"], "checkpoint": c2}, name,
+             n_classes, scale)
 
 
 # ------------------------------------------------------------------------------------------
@@ -451,10 +453,10 @@ def main(argv=None):
     if not loaded:
         return dsets.nothing_ran()
     out = output_dir(args)
+    figs = plot.Deferred()      # drawn after results.json is written
     for name in absent:     # the figure says the data set was absent, beside the thesis' values
-        plot.save(fig_progression(None, name, args.scale, f"{plot.dataset_title(name)} absent: files not found\n"
-                                                          f"(get them with `refimpl data get {name}`)"),
-                  out / f"fig7_progression_{name}.png")
+        figs.add(out / f"fig7_progression_{name}.png", fig_progression, None, name, args.scale,
+                 f"{plot.dataset_title(name)} absent: files not found\n(get them with `refimpl data get {name}`)")
     for name, (d, desc) in loaded.items():
         _DATA[name] = d
         descs[name] = desc
@@ -490,7 +492,7 @@ def main(argv=None):
         lines, numbers = claims(runs, sc, name)
         print(f"\nClaims of Secs. 7.4.2–7.4.3 on {name} (measured here):\n  " + "\n  ".join(lines))
         best = max(runs, key=lambda r: r["checkpoints"][str(c2)]["test_accuracy"])
-        figures(out, runs, sc, name, d["n_classes"], args.scale)
+        figures(figs, out, runs, sc, name, d["n_classes"], args.scale)
         curves, blocks = mean_curves(runs), mean_curves(runs, "best_blocks")
         metrics[name] = {
             "claims": lines, **numbers,
@@ -531,8 +533,9 @@ def main(argv=None):
                                                                                     "over 5 repetitions"),
                                    "metrics/*/p_values": over_seeds(0.5, what="Mann-Whitney p over 5 repetitions")})
     write_results(out / "results.json", res)
+    figs.save_all()                                  # after the results: a figure cannot lose them
     print("\nNotes:\n  " + "\n  ".join(notes))
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    print(f"\nwrote {out / 'results.json'} and the figures ({float(sw):.0f} s)")
 
 
 if __name__ == "__main__":

@@ -427,14 +427,15 @@ def fig_entropy(entropy_curves, iterations, k, title, datasets, scale, extra=Non
     return fig
 
 
-def figures(out, res, exp, spec, datasets, scale, tag, extra=None):
-    """Figs. 8.3, 8.4 (8.5) and the entropy curve of one experiment from its metrics ``res``."""
-    plot.save(fig_accuracy(res["curves"], exp, spec["title"], datasets, scale, extra),
-              out / f"fig8_3_test_accuracy{tag}.png")
-    plot.save(fig_sharing(res["sharing_histogram"], res["layer_names"], exp, spec["title"], datasets, scale, extra),
-              out / f"fig8_4_sharing{tag}.png")
-    plot.save(fig_entropy(res["entropy_curves"], res["curves"]["learned"]["iteration"], spec["n_modules"],
-                          spec["title"], datasets, scale, extra), out / f"fig8_entropy{tag}.png")
+def figures(figs, out, res, exp, spec, datasets, scale, tag, extra=None):
+    """Add Figs. 8.3, 8.4 (8.5) and the entropy curve of one experiment, from its metrics ``res``, to
+    ``figs`` (a :class:`refimpl.plotting.Deferred`; files in ``out``)."""
+    figs.add(out / f"fig8_3_test_accuracy{tag}.png", fig_accuracy, res["curves"], exp, spec["title"], datasets,
+             scale, extra)
+    figs.add(out / f"fig8_4_sharing{tag}.png", fig_sharing, res["sharing_histogram"], res["layer_names"], exp,
+             spec["title"], datasets, scale, extra)
+    figs.add(out / f"fig8_entropy{tag}.png", fig_entropy, res["entropy_curves"], res["curves"]["learned"]["iteration"],
+             spec["n_modules"], spec["title"], datasets, scale, extra)
 
 
 def layer_names(net):
@@ -524,6 +525,7 @@ def main(argv=None):
     out = output_dir(args)
     sw = Stopwatch()
     notes, tables, metrics, dsets = [], {}, {}, DataSets()
+    figs = plot.Deferred()      # drawn after results.json is written
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
     notes.append("BLAS runs single-threaded (threadpoolctl): the products are tiny and threads cost more than they give")
@@ -540,7 +542,7 @@ def main(argv=None):
                      "800 iterations (5,000) so eta_pi = 5e-2 (1e-2); 3 repetitions (10); test every 100 iterations")
         batching = measure_batching("quick", spec, data, args.seed, spec["batching_steps"])
         res = run_experiment("quick", spec, names, data, args, out, sw, "")
-        figures(out, res, "quick", spec, dsets.used, args.scale, "",
+        figures(figs, out, res, "quick", spec, list(dsets.used), args.scale, "",
                 "3 tasks at 8×8, stand-in for DKL-MNIST" + ("" if quick_data == "fashion-mnist"
                                                             else "; Fashion-MNIST absent: digits split in 3"))
         cols, rows = error_table(res, PAPER["dkl_mnist"])
@@ -574,7 +576,7 @@ def main(argv=None):
             if batching is None:
                 batching = measure_batching(exp, spec, data, args.seed, 3)
             res = run_experiment(exp, spec, names, data, args, out, sw, f"_{exp}")
-            figures(out, res, exp, spec, data_names(exp, ()), args.scale, f"_{exp}")
+            figures(figs, out, res, exp, spec, data_names(exp, ()), args.scale, f"_{exp}")
             experiments[exp] = res
             paper_key = {"dkl": "dkl_mnist", "cifar100-resnet18": "cifar100_resnet18",
                          "cifar100-convnet": "table_8_2", "omniglot-convnet": "table_8_3"}.get(exp)
@@ -587,8 +589,8 @@ def main(argv=None):
         if not experiments:
             return dsets.nothing_ran()
         for exp, why in skipped.items():    # Fig. 8.3 says the experiment was skipped, beside the thesis' values
-            plot.save(fig_accuracy(None, exp, PAPER_RUNS[exp]["title"], data_names(exp, ()), args.scale, why),
-                      out / f"fig8_3_test_accuracy_{exp}.png")
+            figs.add(out / f"fig8_3_test_accuracy_{exp}.png", fig_accuracy, None, exp, PAPER_RUNS[exp]["title"],
+                     data_names(exp, ()), args.scale, why)
         metrics.update(experiments)
         t81 = [[LABEL[m]] + [f"{experiments[e]['summary'][m]['mean']:.2f} ± {experiments[e]['summary'][m]['std']:.2f}"
                              if e in experiments else "skipped" for e in ("dkl", "cifar100-resnet18", "omniglot-resnet18")]
@@ -643,8 +645,9 @@ def main(argv=None):
                                    "metrics/mc_sgd_batching_cpu_seconds": over_seeds(1e9, what="CPU timings"),
                                    "metrics/run_cost": over_seeds(1e9, what="timing ratios")})
     write_results(out / "results.json", res)
+    figs.save_all()                                  # after the results: a figure cannot lose them
     print("\nNotes:\n  " + "\n  ".join(notes))
-    print(f"\nwrote {out / 'results.json'} ({float(sw):.0f} s)")
+    print(f"\nwrote {out / 'results.json'} and the figures ({float(sw):.0f} s)")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from .atomic import write_atomic
 
 __all__ = ["PAPER", "DATA_LABEL", "ABSENT", "PAPER_STYLE", "pyplot", "subplots", "data_label", "paper_hline",
            "paper_vline", "paper_points", "paper_curve", "paper_bars", "legend_outside", "absent_panel",
-           "artists", "save", "dataset_title"]
+           "artists", "save", "Deferred", "dataset_title"]
 
 PAPER = "paper"
 """``gid`` of every artist that shows a value reported by the document."""
@@ -205,3 +205,34 @@ def save(fig, path: str | Path, dpi: int = 120) -> Path:
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return write_atomic(path, buf.getvalue())
+
+
+class Deferred:
+    """Figures drawn after a chapter has written its results, so that an error while drawing one
+    cannot lose a run's results: the chapter records each figure as its data become ready, writes
+    ``results.json``, then calls :meth:`save_all`.
+
+    ``add(path, make, *args, **kwargs)`` records ``make(*args, **kwargs)`` (a function that returns
+    a Figure), to be written to ``path`` by :func:`save`; ``add_writer(write, *args, **kwargs)``
+    records a function that writes its own file (an animation, say). The arguments are kept as
+    given, so pass data that is not changed afterwards. ``save_all()`` runs them in the order
+    added, forgets them, and returns what each returned (the paths).
+    """
+
+    def __init__(self):
+        self._jobs: list = []
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def add(self, path: str | Path, make, *args, **kwargs) -> Path:
+        path = Path(path)
+        self._jobs.append(lambda: save(make(*args, **kwargs), path))
+        return path
+
+    def add_writer(self, write, *args, **kwargs) -> None:
+        self._jobs.append(lambda: write(*args, **kwargs))
+
+    def save_all(self) -> list:
+        jobs, self._jobs = self._jobs, []
+        return [job() for job in jobs]

@@ -1,4 +1,8 @@
 """Thesis ch. 6: the ALE vector-environment scheduler (few agent steps; Frostbite)."""
+import os
+import sys
+import threading
+
 import numpy as np
 import pytest
 
@@ -115,6 +119,30 @@ def test_pipelined_groups_give_the_serial_results_and_count_every_step_once():
     assert r[0] == r[4] and n[0] == n[4]
     for r2, n2 in results[1:]:
         assert np.array_equal(r2, r) and np.array_equal(n2, n)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are a Linux feature")
+def test_emulator_threads_run_at_a_lower_priority_than_the_main_thread():
+    """With several groups, the threads the vector envs start get nice 19 (the main thread's
+    forward is the critical path) and the main thread keeps its own; one group, or
+    emulator_nice=0, changes nothing; a priority above the main thread's is refused."""
+    main_nice = os.getpriority(os.PRIO_PROCESS, 0)
+    ev = ae.Evaluator("frostbite", None, ae.EnvSettings(num_envs=4, num_threads=2))
+    try:
+        assert len(ev.emulator_tids) >= len(ev.groups) == 4
+        assert all(os.getpriority(os.PRIO_PROCESS, t) == 19 for t in ev.emulator_tids)
+        assert threading.get_native_id() not in ev.emulator_tids
+        assert os.getpriority(os.PRIO_PROCESS, 0) == main_nice
+        r, n = ev.evaluate([(ae.RANDOM, 5), (ae.RANDOM, 6)], max_steps=50)
+        assert (n == 50).all()
+    finally:
+        ev.close()
+    for kw in ({"groups": 1}, {"emulator_nice": 0}):
+        ev = ae.Evaluator("frostbite", None, ae.EnvSettings(num_envs=2), **kw)
+        assert ev.emulator_tids == []
+        ev.close()
+    with pytest.raises(ValueError, match="emulator_nice"):
+        ae.Evaluator("frostbite", None, ae.EnvSettings(num_envs=2), emulator_nice=-1)
 
 
 def test_bad_game_lists_available():

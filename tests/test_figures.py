@@ -312,3 +312,25 @@ def test_interval_fig8_when_cifar10_is_absent_says_so():
     assert plot.artists(fig, plot.ABSENT)
     assert "none (CIFAR-10 absent) · paper scale" in plot.artists(fig, plot.DATA_LABEL)[0].get_text()
     plot.pyplot().close(fig)
+
+
+def test_deferred_figures_are_drawn_only_when_saved(tmp_path):
+    """plotting.Deferred: nothing is drawn or written until save_all (a chapter calls it after
+    results.json), then every figure and writer runs once, in order, with the arguments given."""
+    calls = []
+
+    def make(value, label=""):
+        calls.append(("make", value, label))
+        fig, ax = plot.subplots()
+        ax.plot([0, 1], [value, value])
+        return fig
+
+    figs = plot.Deferred()
+    assert figs.add(tmp_path / "a.png", make, 1.0, label="first") == tmp_path / "a.png"
+    figs.add_writer(lambda p: (calls.append(("write", p.name)), p.write_text("x"))[1], tmp_path / "b.txt")
+    figs.add(tmp_path / "c.png", make, 2.0)
+    assert len(figs) == 3 and calls == [] and list(tmp_path.iterdir()) == []
+    figs.save_all()
+    assert calls == [("make", 1.0, "first"), ("write", "b.txt"), ("make", 2.0, "")]
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "c.png").exists()
+    assert len(figs) == 0 and figs.save_all() == []

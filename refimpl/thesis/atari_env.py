@@ -9,7 +9,7 @@ destroy the game scores used as fitness).
 
 :class:`Evaluator` is the scheduler. It takes a list of jobs ``(agent, episode_seed)``, keeps them
 in a queue, and runs them on S environment slots, split into groups of slots with one vector
-environment each (four by default). For a group it receives the group's step, accumulates the
+environment each (up to eight by default). For a group it receives the group's step, accumulates the
 unclipped rewards and agent steps, refills a slot whose episode ended (game over, or the
 agent-step cap of training episodes: 3,000) with the next job through a seeded partial reset,
 asks the :class:`AgentPolicy` for the active slots' actions (one grouped forward on the CPU, one
@@ -38,6 +38,7 @@ NOOP) but not counted while their group still has a job; a group without jobs is
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, replace
@@ -197,6 +198,27 @@ class AgentPolicy:
         return actions
 
 
+def _thread_ids() -> set[int] | None:
+    """The ids of this process's threads (Linux ``/proc``), or None where they cannot be listed."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except (OSError, ValueError):
+        return None
+
+
+def _lower_priority(tids: list[int], nice: int) -> list[int]:
+    """Give the threads ``tids`` the nice value ``nice`` (Linux: nice is per thread, and a process
+    may always lower its own threads' priority); returns the ids it could change."""
+    done = []
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+            done.append(tid)
+        except OSError:        # gone, or not allowed: the scheduling is only slower, never different
+            pass
+    return done
+
+
 class _Group:
     """One ``AtariVectorEnv`` running the scheduler's slots ``slots`` (a contiguous block).
 
@@ -216,13 +238,27 @@ class Evaluator:
     """Runs (agent, episode seed) jobs on ``AtariVectorEnv``\\ s and returns returns and lengths.
 
     The S slots (``settings.num_envs``) are split into ``groups`` contiguous blocks (default:
-    min(4, S)), each its own ``AtariVectorEnv``; the ``settings.num_threads`` emulator threads are
-    shared out among them, at least one each (so 4 groups run 4 emulator threads even when
-    ``num_threads`` is 2: ``emulator_threads``). Why 4: a group's cycle is serial (its forward,
-    then its emulators), so with 2 groups of 4 slots on a 2-core machine the main thread often
-    waited for a group whose 4 emulators ran one after another on its single thread; with 4
-    groups of 2 slots there is nearly always another group's emulation to overlap with a forward
-    (2-core test machine with another process running: ~1.6 instead of ~1.35 cores busy).
+    min(8, S)), each its own ``AtariVectorEnv``; the ``settings.num_threads`` emulator threads are
+    shared out among them, at least one each (so 8 groups run 8 emulator threads even when
+    ``num_threads`` is 2: ``emulator_threads``). A group's cycle is serial (its forward on the
+    main thread, then its slots one after another on its emulator thread), so small groups keep
+    another group's emulation ready to overlap with each forward: with 2 groups of 4 slots on a
+    2-core machine the main thread often waited for a group's four emulator steps.
+
+    With more than one group the emulator threads also run at a lower priority than the main
+    thread (``emulator_nice``, default 19; on Linux, where nice is per thread, the threads the
+    vector envs start get it): the main thread's forward is the critical path, and at equal
+    priority the kernel time-slices it with the runnable emulator threads. The emulators still
+    take every cycle the main thread leaves. Measured on the 2-core test machine, side by side
+    with the raw vector env (small net, 8 slots, 16 distinct genomes, load 1.5–2.5): 8 groups at
+    nice 19 reached 50 % (44–56 %, 6 repetitions) of the raw rate with 3,000-step episodes and
+    42 % (36–46 %, 3) with 300-step ones, against 44 % (41–51 %) and 34 % (31–37 %) with 4 groups
+    at nice 0 — higher in each of the 9 paired repetitions. Either change alone gave less: 45 %
+    with 3,000-step episodes for each; 34 % with 300-step ones for 8 groups at nice 0. The
+    priority is relative to the other threads of the process's session where the kernel groups
+    sessions (autogroup, the default of most distributions); elsewhere it also yields to other
+    processes' work: pass ``emulator_nice=0`` there. With ``groups=1`` nothing is changed (no
+    overlap to favour).
 
     The scheduler visits the groups in turn: it receives a group's step (``recv``), books rewards
     and steps, refills the slots whose episode ended, computes the group's actions on the main
@@ -242,16 +278,24 @@ class Evaluator:
     """
 
     def __init__(self, game: str, policy: AgentPolicy | None, settings: EnvSettings = EnvSettings(), *,
-                 groups: int | None = None):
+                 groups: int | None = None, emulator_nice: int = 19):
         self.game, self.policy, self.settings = check_game(game), policy, settings
         S = settings.num_envs
-        G = min(4, S) if groups is None else int(groups)
+        G = min(8, S) if groups is None else int(groups)
         if not 1 <= G <= S:
             raise ValueError(f"groups must be in 1..num_envs={S}, got {groups}")
+        if not 0 <= int(emulator_nice) <= 19:
+            raise ValueError(f"emulator_nice must be in 0..19 (a lower priority only), got {emulator_nice}")
         threads = [max(1, len(t)) for t in np.array_split(np.arange(settings.num_threads), G)]
+        before = _thread_ids()
         self.groups = [_Group(make_vector_env(self.game, replace(settings, num_envs=len(b), num_threads=t)), b)
                        for b, t in zip(np.array_split(np.arange(S), G), threads)]
         self.emulator_threads = sum(threads)
+        #: the ids of the threads the vector envs started and the nice value they were given
+        #: (empty where threads cannot be listed, or with one group / emulator_nice 0)
+        self.emulator_tids: list[int] = []
+        if G > 1 and emulator_nice > 0 and before is not None:
+            self.emulator_tids = _lower_priority(sorted(_thread_ids() - before), int(emulator_nice))
         self.n_actions = int(self.groups[0].env.single_action_space.n)
         self._pool = None
         if G > 1:
@@ -436,7 +480,7 @@ class RayEvaluator:
         self.settings = settings
         self.game = check_game(game)
         # An actor with fewer than 2 CPUs has no second core to overlap a group's forward with the
-        # others' emulation: one group (serial), instead of 4 emulator threads on 1 reserved CPU.
+        # others' emulation: one group (serial), instead of 8 emulator threads on 1 reserved CPU.
         groups = 1 if num_cpus_per_worker < 2 else None
         self.workers = [actor.remote(self.game, spec.net, spec.n_actions, sigma, settings.as_dict(), groups)
                         for _ in range(n_workers)]
