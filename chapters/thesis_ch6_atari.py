@@ -4,7 +4,7 @@ Oldenburg 2020, chapter 6, after Such et al. 2017).
 Reproduces
   * Algorithm 3 with Table 6.1's two configurations (baseline = Such et al.: κ 1, μ 10, λ 5,000,
     one evaluation; proposal: κ 10, μ 40, λ 2,000, up to 20 evaluations; σ 0.005), the author's
-    code's variants as options (--selection code, --final-pick elite_mean, --config code_v1);
+    code's variants as options (--selection code, --final-pick elite_mean, --proposal-config code_v1);
   * Fig. 6.1 — the best agent's score per generation, mean ± std over its evaluation episodes,
     baseline vs. proposal (fig6_1_<game>.png);
   * Table 6.2 — the paper's rows (DQN, Duel, ES, Baseline, Proposal and the ensembles "*") beside
