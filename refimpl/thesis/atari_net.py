@@ -201,8 +201,10 @@ def _windows(xh, k: int, stride: int):
     n, h, w, c = xh.shape
     ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
     s = xh.strides
-    win = np.lib.stride_tricks.as_strided(xh, (n, ho, wo, k, k, c),
-                                          (s[0], s[1] * stride, s[2] * stride, s[1], s[2], s[3]))
+    # the strided view of the windows, made by the ndarray constructor on xh's buffer: the same
+    # view as np.lib.stride_tricks.as_strided, at a sixth of its cost (~0.8 µs instead of ~5 µs,
+    # three times per forward, on the GA's critical path)
+    win = np.ndarray((n, ho, wo, k, k, c), xh.dtype, xh, 0, (s[0], s[1] * stride, s[2] * stride, s[1], s[2], s[3]))
     return win.reshape(n * ho * wo, k * k * c), ho, wo
 
 
@@ -216,13 +218,14 @@ def _forward_nhwc(layers, weights: list, obs: np.ndarray) -> np.ndarray:
     for li, ((kind, ws, _, stride), (W, b)) in enumerate(zip(layers, weights)):
         if kind == "conv":
             cols, ho, wo = _windows(x, ws[2], stride)
-            y = cols @ W.T + b
+            y = cols @ W.T
         else:
             if x.ndim > 2:
                 x = np.transpose(x, (0, 3, 1, 2)).reshape(n, -1)  # NCHW flattening, as forward
-            y = x @ W + b
+            y = x @ W
+        y += b                                     # in place: the same numbers as y + b
         if li < len(layers) - 1:
-            y = y * (y > 0)
+            np.multiply(y, y > 0, out=y)           # the same numbers as y·[y > 0]
         x = y.reshape(n, ho, wo, ws[0]) if kind == "conv" else y
     return x
 
