@@ -181,6 +181,22 @@ def test_fused_sweeps_agree_with_the_generic_tape(act):
                 np.testing.assert_allclose(g[fin], w[fin], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("act", sorted(sweep.ACTIVATIONS))
+def test_unbounded_boxes_sweep_without_numpy_warnings(act, recwarn):
+    """∞ − ∞ and overflows inside a sweep are handled on purpose (whole-line bounds), so the
+    fused sweeps (what ``analyse`` runs) raise no NumPy RuntimeWarning for unbounded boxes; the
+    bounds stay sound (the softmax output within [0, 1], no NaN)."""
+    rng = np.random.default_rng(12)
+    softmax = act not in ("softmax", "log_softmax")
+    _, _, _, net = _network(rng, [5, 8, 4], [act, "linear" if softmax else act], np.float64)
+    lo, hi = np.array([-np.inf, 0, 0, -1e308, 0]), np.array([1, np.inf, 0, 1e308, 1.0])
+    f, adj = _sweep(net, lo, hi, np.eye(4), softmax)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert not np.isnan(f.output).any() and all(not np.isnan(a).any() for a in adj)
+    if softmax:
+        assert np.all(f.output[0] >= 0) and np.all(f.output[1] <= 1)
+
+
 def test_degenerate_box_gives_the_float_gradient():
     rng = np.random.default_rng(5)
     Ws, bs, acts, net = _network(rng, [5, 7, 3], ["sigmoid", "linear"], np.float64)
