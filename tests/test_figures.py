@@ -325,9 +325,13 @@ def test_deferred_figures_are_drawn_only_when_saved(tmp_path):
         ax.plot([0, 1], [value, value])
         return fig
 
+    def write(path):
+        calls.append(("write", path.name))
+        path.write_text("x")
+
     figs = plot.Deferred()
     assert figs.add(tmp_path / "a.png", make, 1.0, label="first") == tmp_path / "a.png"
-    figs.add_writer(lambda p: (calls.append(("write", p.name)), p.write_text("x"))[1], tmp_path / "b.txt")
+    figs.add_writer(write, tmp_path / "b.txt")
     figs.add(tmp_path / "c.png", make, 2.0)
     assert len(figs) == 3 and calls == [] and list(tmp_path.iterdir()) == []
     figs.save_all()

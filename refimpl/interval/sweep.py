@@ -45,7 +45,6 @@ __all__ = ["DenseLayer", "layers", "affine", "forward", "reverse", "taped", "ACT
 _gamma_cached = functools.lru_cache(maxsize=None)(_gamma)
 
 
-
 def _quiet():
     """NumPy's floating-point warnings off inside a sweep: unbounded boxes make ∞ − ∞ (NaN) and
     overflows on purpose, and the sweep turns them into sound bounds (∓∞) itself. One context

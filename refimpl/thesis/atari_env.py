@@ -275,6 +275,9 @@ class Evaluator:
 
     ``steps`` counts every agent step taken by any job (the budget); ``frames`` = steps ×
     frame skip. ``evaluate`` results are in job order.
+
+    Raises ``ValueError`` for an unknown game (listing the available ones), ``groups`` outside
+    1..S, or ``emulator_nice`` outside 0..19 (a higher priority than the main thread's is refused).
     """
 
     def __init__(self, game: str, policy: AgentPolicy | None, settings: EnvSettings = EnvSettings(), *,
