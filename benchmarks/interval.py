@@ -29,7 +29,12 @@ and the rest (element-wise passes, activations, Python); a second one by size: t
 the sweep's fixed cost (the same sweep through 8-unit layers: its NumPy calls and Python, which
 do not shrink with the layers), and the element-wise work on the full-width vectors. Products
 plus fixed cost is the floor of this sequence of NumPy calls (only fewer calls, or a compiled
-kernel, would go below it). mpmath is timed three times (median). BLAS threads are pinned with
+kernel, would go below it). Two more lines: the products' memory traffic per sweep and the rate
+it streams at (W and |W| are twice the float sweep's bytes and may not stay in the cache that
+holds W), and the products of a sweep with |W| and the radii in float32 (not what refimpl does:
+docs/interval.md, "Speed"), with what the 2.5x target would then leave for all element-wise work,
+in units of one small NumPy call. mpmath runs in three rounds, each followed by the refimpl slice
+(warm), and the speed-up is the median of the per-round ratios. BLAS threads are pinned with
 threadpoolctl (``--threads``, default 1, the same for every side); the load average is
 printed. The script exits with status 1 and a message if the float adjoint at the sample lies
 outside the interval adjoint of the box (from the same sweeps), or the mpmath and refimpl
@@ -87,13 +92,19 @@ def ratio(ts, num, den) -> str:
 def gemvs_only(Ws, absWs, x, interval):
     """Only the matrix-vector products of a sweep: float c·W forward and ḡ·Wᵀ backward; the
     interval sweep also needs r·|W| and r̄·|W|ᵀ (four passes over the weights instead of two).
-    The same product shapes as the sweeps (row vector times matrix, transposed on the way back)."""
-    c = r = x
+    The same product shapes as the sweeps (row vector times matrix, transposed on the way back).
+    The radius products run in |W|'s dtype (float32 |W|: what a float32-radius sweep would stream)."""
+    c, r = x, x.astype(absWs[0].dtype)
     for W, A in zip(Ws, absWs):
-        c, r = c @ W, (r @ A if interval else None)
-    g = h = np.ones(Ws[-1].shape[1])
+        c, r = c @ W, (r @ A if interval else r)
+    g, h = np.ones(Ws[-1].shape[1]), np.ones(Ws[-1].shape[1], absWs[0].dtype)
     for W, A in zip(Ws[::-1], absWs[::-1]):
-        g, h = g @ W.T, (h @ A.T if interval else None)
+        g, h = g @ W.T, (h @ A.T if interval else h)
+
+
+def one_call(a, b):
+    """One small NumPy operation (16 elements): the unit of a sweep's per-call cost."""
+    return a + b
 
 
 def network(seed=0):
@@ -174,6 +185,8 @@ def run(args):
     Ws = [p["W"] for p in params]
     bs = [p["b"] for p in params]
     absWs = [np.abs(W) for W in Ws]
+    absWs32 = [A.astype(np.float32) for A in absWs]     # the radius products of a float32-radius sweep
+    small = np.ones(16)
     net = sweep.layers(Ws, bs, ["sigmoid", "sigmoid", "linear"])
     rng = np.random.default_rng(0)
     data = rng.random((100, 784))
@@ -196,6 +209,8 @@ def run(args):
         "ag": lambda: ag(params, x),
         "gemv_iv": lambda: gemvs_only(Ws, absWs, x, True),
         "gemv_fl": lambda: gemvs_only(Ws, absWs, x, False),
+        "gemv_iv32": lambda: gemvs_only(Ws, absWs32, x, True),
+        "call": lambda: one_call(small, small),
         "iv_tiny": lambda: interval_sweep(tiny_net, tiny_box),
         "fl_tiny": lambda: float_sweep(tiny_W, tiny_b, x[:8]),
         "an": lambda: significance.analyse(model, params, box),
@@ -242,18 +257,30 @@ def run(args):
           f"{(tm['iv'] - fixed) * 1e3:.3f} ms; products + fixed cost = {fixed / tm['fl']:.2f} x the float sweep, "
           f"the floor of this sweep's {len(net)}-layer sequence of NumPy calls (interval sweep / it: "
           f"{tm['iv'] / fixed:.2f})")
+    mb_fl = 2 * sum(W.nbytes for W in Ws) / 1e6            # bytes streamed per sweep: W twice
+    mb_iv = mb_fl + 2 * sum(A.nbytes for A in absWs) / 1e6  # W and |W| twice
+    mb_iv32 = mb_fl + 2 * sum(A.nbytes for A in absWs32) / 1e6
+    print(f"  products' memory traffic: float sweep {mb_fl:.1f} MB per sweep at {mb_fl / tm['gemv_fl'] / 1e3:.0f} GB/s, "
+          f"interval sweep {mb_iv:.1f} MB at {mb_iv / tm['gemv_iv'] / 1e3:.0f} GB/s (its weights, W and |W|, are "
+          f"twice the float sweep's; a lower rate means they no longer all stay in the cache)")
+    budget = 2.5 * tm["fl"] - tm["gemv_iv32"]
+    print(f"  with |W| and the radii in float32 (not done here): products {tm['gemv_iv32'] * 1e3:.3f} ms "
+          f"({mb_iv32:.1f} MB), {ratio(rounds, 'gemv_iv32', 'fl')} x the float sweep; the 2.5x target would leave "
+          f"{budget * 1e3:.3f} ms for all element-wise work = {budget / tm['call']:.0f} small NumPy calls at "
+          f"{tm['call'] * 1e6:.2f} us each (the sweep's fixed cost alone takes as long as {tm['iv_tiny'] / tm['call']:.0f} of them)")
 
     k = args.slice
     W, b, absW = Ws[0][:, :k].copy(), bs[0][:k].copy(), absWs[0][:, :k].copy()
     mpmath.mp.prec = 53
     X = [mpmath.iv.mpf([float(lo), float(hi)]) for lo, hi in zip(box.lo, box.hi)]
-    t_mp = []
-    for _ in range(3):                       # ~0.3 s each: the median of three, not one noisy run
+    # interleaved: each round times mpmath once (~0.3 s) and refimpl warm, right after it
+    t_mp, t_ours = [], []
+    for _ in range(3):
         t0 = time.perf_counter()
         ref = mpmath_slice(X, W, b)
         t_mp.append(time.perf_counter() - t0)
-    t_mp = statistics.median(t_mp)
-    t_ours = median_time(lambda: ours_slice(box, W, b, absW), args.repeats)
+        t_ours.append(median_time(lambda: ours_slice(box, W, b, absW), args.repeats))
+    speedups = np.asarray(t_mp) / np.asarray(t_ours)
     ours = ours_slice(box, W, b, absW)
     # both are enclosures of the same adjoints; ours uses midpoint–radius products, mpmath the
     # naive sum, so their widths differ slightly; check they overlap and compare widths
@@ -265,11 +292,12 @@ def run(args):
         sys.exit("error: the refimpl and mpmath enclosures of the slice's adjoints do not overlap "
                  "(the two sides compute different results)")
     print(f"\nslice 784 -> {k} sigmoid -> sum, forward + reverse, one box")
-    print(f"  mpmath.iv (53-bit):  {t_mp * 1e3:10.1f} ms (median of 3 runs)")
-    print(f"  refimpl.interval:    {t_ours * 1e3:10.3f} ms")
-    print(f"  speed-up:            {t_mp / t_ours:10.0f}x  (target >= 1000x)")
+    print(f"  mpmath.iv (53-bit):  {statistics.median(t_mp) * 1e3:10.1f} ms (median of 3 rounds)")
+    print(f"  refimpl.interval:    {statistics.median(t_ours) * 1e3:10.3f} ms")
+    print(f"  speed-up:            {np.median(speedups):10.0f}x ({speedups.min():.0f}–{speedups.max():.0f}, "
+          f"median of the per-round ratios; target >= 1000x)")
     print(f"  enclosures overlap: {overlap}; median width ratio ours/mpmath {width_ratio:.3f}")
-    full = t_mp * 500 / k
+    full = statistics.median(t_mp) * 500 / k
     print(f"  (mpmath on the first layer alone, extrapolated linearly to 500 units: ~{full:.0f} s)")
 
 
