@@ -38,18 +38,11 @@ import numpy as np
 
 from . import arithmetic as ia
 from . import stacked as st
-from .arithmetic import Interval, _any_unsound, _gamma, _whole_line_where_unsound
+from .arithmetic import Interval, _any_unsound, _gamma, _whole_line_where_unsound, quiet
 
 __all__ = ["DenseLayer", "layers", "affine", "forward", "reverse", "taped", "ACTIVATIONS"]
 
 _gamma_cached = functools.lru_cache(maxsize=None)(_gamma)
-
-
-def _quiet():
-    """NumPy's floating-point warnings off inside a sweep: unbounded boxes make ∞ − ∞ (NaN) and
-    overflows on purpose, and the sweep turns them into sound bounds (∓∞) itself. One context
-    per sweep, not per operation (entering one costs ~2 µs)."""
-    return np.errstate(invalid="ignore", over="ignore", divide="ignore")
 
 
 @dataclass(frozen=True)
@@ -193,7 +186,7 @@ def forward(net: list[DenseLayer], X, *, softmax: bool = False, o: bool = True) 
     layers in it); ``o``: outward rounding."""
     values, steps = [X], []
     V = X
-    with _quiet():                  # ∞ − ∞ and overflow are handled (module docstring), not errors
+    with quiet():                   # ∞ − ∞ and overflow are handled (module docstring), not errors
         for L in net:
             Z = affine(V, L.W, L.absW, L.b, L.gb, o)
             V, back = ACTIVATIONS[L.activation](Z, o)
@@ -223,7 +216,7 @@ def reverse(fwd: Forward, seeds) -> list[np.ndarray]:
     if G.ndim != Y.ndim + 1 or G.shape[0] != 2 or G.shape[2:] != Y.shape[1:]:
         raise ValueError(f"seeds of shape {np.shape(seeds)} do not match the output of shape {Y.shape[1:]}")
     adjoints = []
-    with _quiet():
+    with quiet():
         for L, back in reversed(fwd.steps):
             G = back(G)                            # through the activation (or the softmax)
             if L is not None:
