@@ -48,6 +48,7 @@ from refimpl.atomic import atomic_file
 from refimpl.results import DETERMINISTIC, make_results, table, trained, write_results
 
 CHAPTER = "thesis_ch6"
+SIGMA = 0.005   # Table 6.1: the mutation strength of both configurations
 
 PAPER = {
     "table_6_1": {"baseline": {"kappa": 1, "mu": 10, "lambda": 5000, "sigma": 0.005, "max_evals": 1},
@@ -167,9 +168,9 @@ def run_atari(sc, args, out, notes):
     spec = atari_net.NetSpec(n_actions, net)
     print(f"\n{game}: {n_actions} actions, {net} net with {spec.n_params:,} parameters "
           f"(Sec. 6.3's network: {atari_net.NetSpec(n_actions).n_params:,})")
-    ev = make_evaluator(args, game, spec, 0.005, settings)
+    ev = make_evaluator(args, game, spec, SIGMA, settings)
     if args.scale == "quick":
-        configs = {k: atari_ga.GAConfig(**v, sigma=0.005, selection=args.selection, final_pick=args.final_pick,
+        configs = {k: atari_ga.GAConfig(**v, sigma=SIGMA, selection=args.selection, final_pick=args.final_pick,
                                   elite_episodes=sc["elite_episodes"], max_episode_steps=sc["cap"])
                    for k, v in sc["configs"].items()}
         budget = None
@@ -250,7 +251,7 @@ def record_episode(game, spec, genome, seed, sc, settings) -> list:
     uint8 frames the agent sees (the newest of each stack)."""
     from refimpl.thesis import atari_env, atari_net
     frames = []
-    one = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, 0.005)),
+    one = atari_env.Evaluator(game, atari_env.AgentPolicy(spec, atari_net.GenomeBuilder(spec, SIGMA)),
                               atari_env.EnvSettings(num_envs=1, num_threads=1,
                                                     repeat_action_probability=settings.repeat_action_probability))
     one.evaluate([((tuple(genome),), seed)], max_steps=sc["gif_frames"], record=lambda o: frames.append(o[-1].copy()))

@@ -31,6 +31,38 @@ def test_table_6_1_and_bad_configs():
                   max_cost_per_episode=3000)
 
 
+def test_the_configured_sigma_is_the_one_genomes_are_replayed_with():
+    """σ acts only where a problem replays a genome (θ + σ·N(0, I)): a configuration whose σ the
+    problem does not use is refused, at the start and in every generation, instead of running
+    silently with the problem's σ."""
+    wide = ga.NoisyTestBed(d=2000, sigma=0.005).builder
+    assert np.std(wide.build((3, 11)) - wide.build((3,))) == pytest.approx(0.005, rel=0.1)   # σ mutates
+    bed = ga.NoisyTestBed(d=4, sigma=0.005)
+    good, bad = ga.GAConfig(kappa=1, mu=2, lam=4), ga.GAConfig(kappa=1, mu=2, lam=4, sigma=5.0)
+    state = ga.init_ga(good, bed, seed=0)
+    ga.generation(good, bed, state)
+    with pytest.raises(ValueError, match="σ"):
+        ga.init_ga(bad, bed, seed=0)
+    with pytest.raises(ValueError, match="σ"):
+        ga.generation(bad, bed, state)
+    with pytest.raises(ValueError, match="σ"):
+        ga.run_ga(bad, ga.NoisyTestBed(d=4, sigma=0.01), seed=0, budget=100)
+
+    class Builder:
+        sigma = 0.01
+
+    class Policy:
+        builder = Builder()
+
+    class Ev:
+        policy = Policy()
+
+    assert ga.AtariProblem(Ev()).sigma == 0.01                       # read from the evaluator's builder
+    with pytest.raises(ValueError, match="σ = 0.01"):
+        ga.check_sigma(good, ga.AtariProblem(Ev()))
+    ga.check_sigma(good, CountingProblem())                           # a problem that does not say: not checked
+
+
 @pytest.mark.parametrize("selection", ["text", "code"])
 def test_elites_reevaluated_only_below_max_and_budget_counts_every_episode(selection):
     cfg = ga.GAConfig(kappa=2, mu=4, lam=6, max_evals=3, selection=selection)

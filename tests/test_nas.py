@@ -401,3 +401,17 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, tiny_digits):
     from refimpl.train import evaluate
     assert evaluate(model, params, *tiny_digits[:2], state=state)["loss"] < \
         evaluate(model, sol.params, *tiny_digits[:2], state=sol.state)["loss"]
+
+
+def test_an_evaluator_that_trains_otherwise_than_the_configuration_is_refused(tiny_digits):
+    """NASConfig's batch size and learning rate describe the run; the evaluator is what trains:
+    a mismatch is refused at the start and at every step instead of running silently."""
+    sp = SearchSpace((1, 8, 8), 10, channels=(2, 4), kernels=(1, 3))
+    cfg = nas.NASConfig(epochs_per_eval=1, budget=2, checkpoints=(2,), batch_size=32, lr=1e-2)
+    st = nas.init_run(sp, cfg, nas.FitEvaluator(*tiny_digits, batch_size=32, lr=1e-2), 0)
+    for bad in (nas.FitEvaluator(*tiny_digits, batch_size=512, lr=1e-2),
+                nas.FitEvaluator(*tiny_digits, batch_size=32, lr=1e-3)):
+        with pytest.raises(ValueError, match="batch_size|lr"):
+            nas.init_run(sp, cfg, bad, 0)
+        with pytest.raises(ValueError, match="the evaluator trains with"):
+            nas.step(st, sp, cfg, bad)

@@ -480,7 +480,7 @@ class RayEvaluator:
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         actor = ray.remote(num_cpus=num_cpus_per_worker)(_Worker)
-        self.settings = settings
+        self.settings, self.sigma = settings, float(sigma)   # σ: the actors' genome decoder's
         self.game = check_game(game)
         # An actor with fewer than 2 CPUs has no second core to overlap a group's forward with the
         # others' emulation: one group (serial), instead of 8 emulator threads on 1 reserved CPU.

@@ -41,7 +41,7 @@ import numpy as np
 from ..atomic import write_atomic
 from . import atari_net
 
-__all__ = ["GAConfig", "Individual", "GAState", "init_ga", "generation", "finalize", "run_ga",
+__all__ = ["GAConfig", "Individual", "GAState", "check_sigma", "init_ga", "generation", "finalize", "run_ga",
            "best_agent", "top_unique", "save_checkpoint", "load_checkpoint", "check_budget",
            "AtariProblem", "NoisyTestBed"]
 
@@ -146,8 +146,20 @@ def _evaluate(problem, inds: Sequence[Individual], state: GAState) -> None:
     state.episodes += len(inds)
 
 
+def check_sigma(config: GAConfig, problem) -> None:
+    """A genome is a list of seeds; σ enters only when the problem replays it (θ + σ·N(0, I),
+    Algorithm 3, line 8). Raises ``ValueError`` if the problem says it replays with another σ than
+    ``config.sigma`` (a problem without a ``sigma`` attribute is not checked)."""
+    s = getattr(problem, "sigma", None)
+    if s is not None and s != config.sigma:
+        raise ValueError(f"σ: the configuration says {config.sigma}, but the problem replays genomes with "
+                         f"σ = {s}; build its genome builder or evaluator with GAConfig.sigma")
+
+
 def init_ga(config: GAConfig, problem, seed: int) -> GAState:
-    """Algorithm 3, lines 1–3: λ random genomes (one init seed each), one episode each, best μ kept."""
+    """Algorithm 3, lines 1–3: λ random genomes (one init seed each), one episode each, best μ kept.
+    Raises ``ValueError`` if the problem's σ is not the configuration's (:func:`check_sigma`)."""
+    check_sigma(config, problem)
     rng = np.random.default_rng(seed)
     pop = [Individual((int(s),)) for s in rng.integers(0, SEED_BOUND, size=config.lam)]
     state = GAState(parents=[], archive={}, rng=rng)
@@ -168,7 +180,9 @@ def _reevaluate_elites(config: GAConfig, problem, state: GAState) -> list:
 
 def generation(config: GAConfig, problem, state: GAState, *,
                elite_eval: Callable[[tuple], np.ndarray] | None = None) -> GAState:
-    """One pass of Algorithm 3, lines 5–10 (in place; returns ``state``)."""
+    """One pass of Algorithm 3, lines 5–10 (in place; returns ``state``). Raises ``ValueError`` if
+    the problem's σ is not the configuration's (:func:`check_sigma`)."""
+    check_sigma(config, problem)
     elites = _reevaluate_elites(config, problem, state)
     rng = state.rng
     picks = rng.integers(0, len(state.parents), size=config.lam)          # line 7
@@ -298,6 +312,14 @@ class AtariProblem:
     def __init__(self, evaluator, max_steps: int | None = 3000, on_step: Callable[[int], None] | None = None):
         self.evaluator, self.max_steps, self.on_step = evaluator, max_steps, on_step
 
+    @property
+    def sigma(self) -> float | None:
+        """σ with which the evaluator replays genomes (its policy's genome builder, or the Ray
+        actors'); ``None`` if it does not say (a random-action evaluator)."""
+        ev = self.evaluator
+        builder = getattr(getattr(ev, "policy", None), "builder", None)
+        return getattr(ev, "sigma", None) if builder is None else builder.sigma
+
     def evaluate(self, genomes, seeds):
         returns, steps = self.evaluator.evaluate([((tuple(g),), int(s)) for g, s in zip(genomes, seeds)],
                                                  max_steps=self.max_steps, on_step=self.on_step)
@@ -324,6 +346,7 @@ class NoisyTestBed:
         init = lambda seed: (np.float32(init_scale) *  # noqa: E731
                              np.random.default_rng(seed).standard_normal(d, dtype=np.float32))
         self.builder = atari_net.GenomeBuilder(None, sigma, cache_size=cache_size, init=init)
+        self.sigma = self.builder.sigma
 
     def true_fitness(self, genome) -> float:
         theta = self.builder.build(genome).astype(np.float64)

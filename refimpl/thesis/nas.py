@@ -52,8 +52,8 @@ from ..train import evaluate, fit
 from .nas_golden import golden_cases  # re-exported: the golden cases of Eqs. 7.3-7.6
 from .nas_space import (NOVELTY, REINIT, Block, SearchSpace, as_genotype, inherit_weights, novel_child)
 
-__all__ = ["NASConfig", "ARMS", "Solution", "NASState", "Evaluator", "FitEvaluator", "init_run", "step",
-           "run", "evonas", "save_run", "load_run", "final_training", "best_curve", "FINAL_SCHEDULE",
+__all__ = ["NASConfig", "ARMS", "Solution", "NASState", "Evaluator", "FitEvaluator", "check_evaluator",
+           "init_run", "step", "run", "evonas", "save_run", "load_run", "final_training", "best_curve", "FINAL_SCHEDULE",
            "golden_cases"]
 
 #: the three arms of Sec. 7.4.1: (weight inheritance, e)
@@ -222,9 +222,22 @@ def _budget_left(st: NASState, cfg: NASConfig) -> bool:
     return st.epochs + cfg.epochs_per_eval <= cfg.budget
 
 
+def check_evaluator(cfg: NASConfig, evaluator: Evaluator) -> None:
+    """``cfg.batch_size`` and ``cfg.lr`` describe the run; the evaluator is what trains. Raises
+    ``ValueError`` if an evaluator that states its ``batch_size`` or ``lr`` (as
+    :class:`FitEvaluator`) trains with other values than ``cfg`` (one without them is not checked)."""
+    for name in ("batch_size", "lr"):
+        mine = getattr(evaluator, name, None)
+        if mine is not None and mine != getattr(cfg, name):
+            raise ValueError(f"{name}: the configuration says {getattr(cfg, name)}, but the evaluator trains "
+                             f"with {mine}; build both with the same value")
+
+
 def init_run(space: SearchSpace, cfg: NASConfig, evaluator: Evaluator, rng) -> NASState:
     """Line 16: one random block (stride 1) with random weights, its V (untrained unless
-    ``cfg.train_initial``), the history holding it."""
+    ``cfg.train_initial``), the history holding it. Raises ``ValueError`` if the evaluator trains
+    with another batch size or learning rate than ``cfg`` (:func:`check_evaluator`)."""
+    check_evaluator(cfg, evaluator)
     rng = as_generator(rng)
     g = space.initial(rng)
     params, state = space.init_weights(g, rng)
@@ -251,8 +264,10 @@ def _close_niche(st: NASState) -> None:
 def step(st: NASState, space: SearchSpace, cfg: NASConfig, evaluator: Evaluator) -> NASState:
     """One evaluation of Algorithm 4 (one iteration of the outer loop, or of the niching call).
 
-    ``ValueError`` if the budget cannot pay for another evaluation.
+    ``ValueError`` if the budget cannot pay for another evaluation, or if the evaluator trains with
+    another batch size or learning rate than ``cfg`` (:func:`check_evaluator`).
     """
+    check_evaluator(cfg, evaluator)
     if not _budget_left(st, cfg):
         raise ValueError(f"budget spent: {st.epochs} of {cfg.budget} epochs used, an evaluation needs "
                          f"{cfg.epochs_per_eval}")
