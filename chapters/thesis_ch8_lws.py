@@ -228,9 +228,12 @@ def make_net(exp, n_classes, sharing, spec, input_shape):
         return lws.routing_convnet(n_classes, sharing, n_modules=k, input_shape=input_shape)
     if exp == "omniglot-convnet":
         return lws.slo_convnet(n_classes, sharing, n_modules=k, input_shape=input_shape)
-    stride = 2 if exp.startswith("omniglot") else 1
-    return lws.resnet18(n_classes, sharing, n_modules=k, input_shape=input_shape, stem_stride=stride,
-                           first_stride=stride)
+    # Omniglot (105×105): the text's ResNet-18 "with the 3×3 max-pooling removed" keeps the stem's
+    # stride 2 and drops the pool's (total stride 16); the author's code also strides the first
+    # stage (32). CIFAR (32×32): strides 1, 1.
+    stem = 2 if exp.startswith("omniglot") else 1
+    return lws.resnet18(n_classes, sharing, n_modules=k, input_shape=input_shape, stem_stride=stem,
+                        first_stride=1)
 
 
 # ------------------------------------------------------------------------------------------

@@ -204,3 +204,15 @@ def test_surgeon_runs_on_every_hidden_activation(activation):
     assert bool(first["not_proposed"]) == (activation not in surgery.ELEMENTWISE)
     for c in (c for d in r.log for c in d["candidates"]):
         assert (c["inserted_activation"] is not None) == (c["operation"] == "add_layer")
+
+
+def test_the_default_configuration_is_the_papers_appendix():
+    """Every default written out from the Appendix's lists (not from the module's own constants),
+    so a changed default or recuperation table fails here."""
+    c = SurgeonConfig()
+    assert (c.epochs, c.pretrain_epochs, c.decision_every, c.branches, c.max_redraws) == (100, 10, 10, 2, 2)
+    assert (c.batch_size, c.lr, c.recovery_unit) == (16, 0.005, 25)
+    assert (c.eps1, c.eps2, c.selection, c.extra_random) == (0.005, 0.3, "per_type", True)
+    assert c.recovery == {"identity": 1, "add_neurons": 1, "add_layer": 10, "remove_neurons": 10,
+                          "remove_layer": 10, "truncate": 1}
+    assert (c.svd_of, c.neuron_split, c.final, c.memory) == ("incoming", "outgoing", "score", True)

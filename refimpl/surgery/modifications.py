@@ -389,7 +389,7 @@ def remove_neurons(model: Sequential, params: list, layer: int, n_remove: int) -
 def truncate(model: Sequential, params: list, layer: int, rank: int) -> Surgery:
     """Truncated-SVD factorization (Sec. 3.1): insert a narrow linear layer of ``rank`` units.
 
-    The weights of Dense ``layer`` (hidden or output), ``W (in, n)``, are replaced by the rank-r
+    The weights of hidden Dense ``layer``, ``W (in, n)``, are replaced by the rank-r
     factors of :func:`low_rank`: a new bias-free linear layer ``L = U_r Σ_r (in, r)`` is inserted
     before it and the layer keeps its bias and activation with weights ``R = V_rᵀ (r, n)``. The
     network computes ``Φ(x W_r + b)`` with ``W_r`` the best rank-r approximation of W

@@ -183,9 +183,10 @@ def resnet18(n_classes, sharing="learned", *, n_modules=20, input_shape=(3, 32, 
              first_stride=1) -> RoutedNet:
     """Secs. 8.5.2–8.5.3: ResNet-18 without the 3×3 max-pool; a conv 3×3 64 stem (always shared, as the
     code), 4 stages of 2 basic blocks (64, 128, 256, 512 channels; the first block of stages 2–4 has
-    stride 2), each block one shareable unit; global average pool → heads. CIFAR: strides 1, 1;
-    the code's Omniglot variant uses ``stem_stride=2, first_stride=2``. "same" padding (TensorFlow's
-    split: the odd pixel after), where the code pads one pixel on both sides."""
+    stride 2), each block one shareable unit; global average pool → heads. CIFAR: strides 1, 1.
+    Omniglot: ``stem_stride=2, first_stride=1``, the text's network with the max-pool (and its
+    stride) removed; the author's code uses ``stem_stride=2, first_stride=2``. "same" padding
+    (TensorFlow's split: the odd pixel after), where the code pads one pixel on both sides."""
     mode = _mode(sharing)
     blocks, strides = [routed.ConvBlock(64, stride=stem_stride, pool=False)], []
     for i, f in enumerate((64, 128, 256, 512)):
