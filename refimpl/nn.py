@@ -33,7 +33,7 @@ __all__ = [
     "fans", "get_initializer", "initialize", "unit_norm_normal",
     "dense", "conv2d", "im2col", "conv_output_size", "max_pool2d", "avg_pool2d", "global_avg_pool2d",
     "batch_norm", "relu", "sigmoid", "tanh", "linear", "softmax", "log_softmax", "logsumexp",
-    "get_activation", "check_labels", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
+    "get_activation", "check_labels", "check_finite", "cross_entropy", "mse", "weighted_binary_cross_entropy", "accuracy",
 ]
 
 def _mean(x, axis=None):
@@ -452,7 +452,9 @@ def get_activation(name: str) -> Callable:
 # --------------------------------------------------------------------------------------------
 
 def check_labels(labels, n_classes: int) -> None:
-    """Raise ``ValueError`` unless every entry of ``labels`` lies in [0, ``n_classes``).
+    """Raise ``TypeError`` unless ``labels`` are integers (class indices: a float label would be
+    truncated, e.g. 0.9 read as class 0) and ``ValueError`` unless every entry lies in
+    [0, ``n_classes``).
 
     ``labels``: class indices of any shape, a NumPy or CuPy array or a sequence. A CuPy array
     stays on its device, but its minimum and maximum are read back to the host, which waits for
@@ -462,9 +464,21 @@ def check_labels(labels, n_classes: int) -> None:
     a = labels if is_cupy(labels) else np.asarray(labels)
     if a.size == 0:
         return
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"labels must be integer class indices, got dtype {a.dtype}")
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"labels must lie in [0, {n_classes}), got range [{lo}, {hi}]")
+
+
+def check_finite(a, what: str) -> None:
+    """Raise ``TypeError`` if ``a`` (NumPy or CuPy) is complex — its imaginary part would be
+    dropped — and ``ValueError`` if it holds NaN or ±∞, naming it as ``what``. One pass over
+    ``a``; on the GPU one synchronisation: call it where data enter, not per batch."""
+    if np.iscomplexobj(a):
+        raise TypeError(f"{what} is complex ({a.dtype}); real inputs only")
+    if not bool(raw_module(a).isfinite(a).all()):
+        raise ValueError(f"{what} contains NaN or infinite values")
 
 
 def _one_hot_like(logits, labels):
@@ -481,6 +495,8 @@ def _one_hot_like(logits, labels):
         labels = np.asarray(labels)
         if labels.shape == logits.shape[-2:-1]:
             check_labels(labels, c)
+    elif not np.issubdtype(labels.dtype, np.integer):      # the dtype is known without a sync
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     labels = xp.asarray(labels)
     if labels.shape != logits.shape[-2:-1]:
         raise ValueError(f"labels must have shape {logits.shape[-2:-1]} (one per example), "
@@ -493,9 +509,10 @@ def cross_entropy(logits, labels):
 
     ``logits (..., B, C)`` float, ``labels (B,)`` int in [0, C), host or on the device of
     ``logits`` (host labels are copied there). Returns shape ``(...)`` in the dtype of ``logits``,
-    on their device: a scalar for one network, ``(P,)`` for a population. ``ValueError`` for
-    labels of the wrong shape, or out of range when they are host arrays (labels already on the
-    GPU are not range-checked, see :func:`check_labels`).
+    on their device: a scalar for one network, ``(P,)`` for a population. ``TypeError`` for
+    labels that are not integers; ``ValueError`` for labels of the wrong shape, or out of range
+    when they are host arrays (labels already on the GPU are not range-checked, see
+    :func:`check_labels`).
     """
     onehot = _one_hot_like(logits, labels)
     xp = array_module(logits)

@@ -70,10 +70,17 @@ def _shape(a) -> tuple:
 
 
 def _check_xy(model, x, y, name="x"):
+    """The data of fit/evaluate: examples present, shapes matching the model and each other,
+    inputs (and float targets) real and finite."""
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} has no examples")
     if x.shape[0] != _shape(y)[0]:
         raise ValueError(f"{name} has {x.shape[0]} examples but its targets have {_shape(y)[0]}")
     if tuple(x.shape[1:]) != model.input_shape:
         raise ValueError(f"{name} has per-example shape {tuple(x.shape[1:])}, the model expects {model.input_shape}")
+    nn.check_finite(x, name)
+    if not _is_classification(y):
+        nn.check_finite(y if hasattr(y, "dtype") else np.asarray(y), f"the targets of {name}")
 
 
 def _is_classification(y) -> bool:
@@ -113,9 +120,10 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     progress : show a tqdm progress bar.
     callback : ``callback(epoch, params, history)`` after every epoch.
 
-    Raises ``ValueError`` on mismatched shapes, non-positive sizes or (cross-entropy) labels
-    outside [0, n_classes), ``TypeError`` for CuPy arrays (autograd differentiates NumPy only), and
-    :class:`TrainingDivergedError` when a loss is NaN or infinite.
+    Raises ``ValueError`` on mismatched shapes, no examples, non-positive sizes, NaN or infinite
+    inputs, float targets or parameters, or (cross-entropy) labels outside [0, n_classes);
+    ``TypeError`` for CuPy arrays (autograd differentiates NumPy only), complex arrays and
+    non-integer cross-entropy labels; :class:`TrainingDivergedError` when a loss is NaN or infinite.
     """
     if any(is_cupy(a) for a in (x, y, *tree_leaves(params))):
         raise TypeError("fit differentiates with autograd, which works on NumPy arrays only; pass host "
@@ -128,6 +136,8 @@ def fit(model, params, x, y, *, epochs: int = 1, batch_size: int = 128,
     _check_xy(model, x, y)
     if validation is not None:
         _check_xy(model, validation[0], validation[1], "validation x")
+    for p in tree_leaves(params):
+        nn.check_finite(p, "a parameter array")
     optimizer = optimizer if optimizer is not None else Adam()
     loss_fn = get_loss(loss)
     classify = _is_classification(y)
@@ -192,8 +202,11 @@ def predict(model, params, x, *, state=None, batch_size: int = 1024):
 
     Returns an array ``(N, *model.output_shape)`` (``(P, N, ...)`` for population parameters) in
     the parameters' dtype, on the device of ``x`` and ``params`` (NumPy or CuPy; give both on the
-    same device). Raises ``ValueError`` if ``x`` does not fit the model.
+    same device). Raises ``ValueError`` if ``x`` does not fit the model or ``batch_size`` is not a
+    positive int.
     """
+    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if tuple(x.shape[1:]) != model.input_shape:
         raise ValueError(f"x has per-example shape {tuple(x.shape[1:])}, the model expects {model.input_shape}")
     outs = [model.apply(params, x[i:i + batch_size], state) for i in range(0, x.shape[0], batch_size)]
@@ -209,7 +222,9 @@ def evaluate(model, params, x, y, *, state=None, loss: str | Callable = "cross_e
     ``x (N, *input_shape)``, ``y (N,)`` int labels or ``(N, D)`` float targets, ``params`` and
     ``state``: NumPy, or CuPy on one device (the computation stays there; two numbers come back).
     Returns ``{"loss": float, "accuracy": float}`` (no ``accuracy`` for regression targets).
-    Raises ``ValueError`` on mismatched shapes or (cross-entropy) labels outside [0, n_classes).
+    Raises ``ValueError`` on mismatched shapes, no examples, NaN or infinite inputs (or float
+    targets), a non-positive ``batch_size`` or (cross-entropy) labels outside [0, n_classes);
+    ``TypeError`` for complex arrays or non-integer cross-entropy labels.
     """
     _check_xy(model, x, y)
     loss_fn = get_loss(loss)

@@ -418,3 +418,18 @@ def test_operators_write_the_same_numbers_into_out(dtype):
     for bad in (np.array([0, 6, 1]), np.array([-7, 0, 1])):  # outside [-6, 6): an error, not a wrap-around
         with pytest.raises(IndexError, match="indices must lie in"):
             operators.take(x1, bad, out=[{k: np.empty((3,) + v.shape[1:], dtype) for k, v in d.items()} for d in x1])
+
+
+def test_evolve_refuses_nan_inputs_and_float_labels():
+    m = mlp((4,), [3], 2)
+    x = np.random.default_rng(0).random((16, 4)).astype(np.float32)
+    y = np.arange(16) % 2
+    cfg = EAConfig(population_size=4, batch_size=8)
+    x_nan = x.copy()
+    x_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="x_train contains NaN"):
+        ea.evolve(m, x_nan, y, cfg, generations=1, progress=False)
+    with pytest.raises(ValueError, match="x_val contains NaN"):
+        ea.evolve(m, x, y, cfg, generations=1, x_val=x_nan, y_val=y, progress=False)
+    with pytest.raises(TypeError, match="integer class indices"):
+        ea.evolve(m, x, y + 0.5, cfg, generations=1, progress=False)

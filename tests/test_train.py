@@ -57,10 +57,11 @@ def test_regression_with_mse_has_no_accuracy():
     np.testing.assert_allclose(r.params[0]["W"][:, 0], [2, -1], atol=1e-2)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the overflow is the point
 def test_nan_loss_stops_with_the_parameters_reached(digits):
     m = mlp((1, 8, 8), [8], 10)
     x = digits.x_train[:64].copy()
-    x[3, 0, 0, 0] = np.nan
+    x[3] = 3e38                                # finite, but its sums overflow: ∞ − ∞, a NaN loss
     p0 = m.init(0)
     with pytest.raises(TrainingDivergedError, match="loss became nan at epoch 0, batch 0") as e:
         fit(m, p0, x, digits.y_train[:64], epochs=1, batch_size=64, progress=False)
@@ -77,6 +78,30 @@ def test_bad_input_is_rejected(digits):
         fit(m, p, digits.x_train[:10].reshape(10, 64), digits.y_train[:10], progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         fit(m, p, digits.x_train, digits.y_train, batch_size=0, progress=False)
+    x_nan = digits.x_train[:10].copy()
+    x_nan[2, 0, 1, 1] = np.nan
+    for call in (lambda: fit(m, p, x_nan, digits.y_train[:10], progress=False),
+                 lambda: evaluate(m, p, x_nan, digits.y_train[:10]),
+                 lambda: fit(m, p, digits.x_train[:10], digits.y_train[:10], progress=False,
+                             validation=(x_nan, digits.y_train[:10]))):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            call()
+    p_nan = m.init(0)
+    p_nan[1]["W"][0, 0] = np.inf
+    with pytest.raises(ValueError, match="parameter array contains NaN or infinite"):
+        fit(m, p_nan, digits.x_train[:10], digits.y_train[:10], progress=False)
+    with pytest.raises(ValueError, match="no examples"):
+        fit(m, p, digits.x_train[:0], digits.y_train[:0], progress=False)
+    with pytest.raises(ValueError, match="no examples"):
+        evaluate(m, p, digits.x_train[:0], digits.y_train[:0])
+    with pytest.raises(TypeError, match="complex"):
+        fit(m, p, digits.x_train[:10] + 1j, digits.y_train[:10], progress=False)
+    with pytest.raises(TypeError, match="integer class indices"):    # 0.9 would be read as class 0
+        fit(m, p, digits.x_train[:10], digits.y_train[:10] + 0.5, progress=False)
+    with pytest.raises(TypeError, match="integer class indices"):
+        evaluate(m, p, digits.x_train[:10], digits.y_train[:10].astype(float))
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(m, p, digits.x_train[:10], batch_size=0)
     with pytest.raises(ValueError, match="unknown loss"):
         fit(m, p, digits.x_train, digits.y_train, loss="hinge", progress=False)
     bad = digits.y_test.copy()

@@ -360,7 +360,8 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     every generation; ``info.evaluated`` is valid until the callback returns: its arrays are
     recycled for the population two generations on (see ``out`` in :func:`generation`), so a
     callback that keeps it must copy it. ``chunk_size``: see :func:`evaluate_population`. Raises ``ValueError``
-    for bad data or settings, or labels outside [0, n_classes) (checked once, on the host).
+    for bad data (NaN or infinite inputs included) or settings, or labels outside [0, n_classes)
+    (checked once, on the host); ``TypeError`` for complex inputs or non-integer labels.
 
     ``device="gpu"`` follows a different random path than ``"cpu"`` with the same seed (see
     :func:`generation`): the two give statistically equivalent runs, not equal ones; a
@@ -380,8 +381,10 @@ def evolve(model: Sequential, x_train, y_train, config: EAConfig, *, generations
     if (x_val is None) != (y_val is None):
         raise ValueError("give both x_val and y_val, or neither")
     nn.check_labels(y_train, model.output_shape[-1])  # once, on the host (the GPU loss skips it)
+    nn.check_finite(x_train, "x_train")
     if y_val is not None:
         nn.check_labels(y_val, model.output_shape[-1])
+        nn.check_finite(np.asarray(x_val), "x_val")
 
     history = _empty_history()
     if checkpoint is not None and Path(checkpoint).exists():
