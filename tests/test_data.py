@@ -530,3 +530,13 @@ def test_subsample_is_balanced_where_possible():
     assert all(rows[tuple(r.ravel())] == label for r, label in zip(sub.x_train, sub.y_train))
     with pytest.raises(ValueError, match="cannot draw"):
         data.subsample(ds, 200, 5, seed=0)
+
+
+def test_health_data_takes_a_seed_and_refuses_a_nan_noise():
+    from refimpl.data.synthetic import health_data
+    x, y = health_data(3, 5)
+    x2, y2 = health_data(np.random.default_rng(3), 5)
+    assert x.shape == (5, 4) and y.shape == (5, 1) and np.array_equal(x, x2) and np.array_equal(y, y2)
+    for noise in (np.nan, -0.1, np.inf):                          # NaN made every target NaN
+        with pytest.raises(ValueError, match="noise"):
+            health_data(3, 5, noise=noise)

@@ -177,13 +177,27 @@ def test_classifier_output_index():
     (dict(objective="maximize"), "objective"),
     (dict(bounds=([0, 0], [1, 1, 1])), "bounds"),
     (dict(bounds=(1.0, 0.0)), "lo > hi"),
+    (dict(bounds=(np.nan, 1.0)), "bounds contain NaN"),
+    (dict(params="nan"), "params contain NaN"),
 ])
-def test_bad_input_gives_clear_errors(bad, match):
+@pytest.mark.parametrize("solver", ["extremize", "extremize_lbfgs"])
+def test_bad_input_gives_clear_errors(bad, match, solver):
     model = mlp(4, [8], 1)
-    kw = dict(x_init=np.zeros(4), steps=3)
+    params = model.init(0)
+    kw = dict(x_init=np.zeros(4), steps=3) if solver == "extremize" else dict(x_init=np.zeros(4))
     kw.update(bad)
+    if kw.pop("params", None) == "nan":          # the L-BFGS solver returned x = 0, y = NaN
+        params[0]["W"][1, 2] = np.nan
+    if solver == "extremize_lbfgs" and "steps" in bad:
+        pytest.skip("extremize_lbfgs has no steps argument")
     with pytest.raises(ValueError, match=match):
-        ex.extremize(model, model.init(0), kw.pop("x_init"), **kw)
+        getattr(ex, solver)(model, params, kw.pop("x_init"), **kw)
+
+
+def test_complex_start_is_refused():
+    model = mlp(4, [8], 1)
+    with pytest.raises(TypeError, match="complex"):
+        ex.extremize(model, model.init(0), np.zeros(4) + 1j, steps=3)
 
 
 def test_loss_parameter_errors():

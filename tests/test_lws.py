@@ -152,6 +152,10 @@ def test_bad_input_gives_clear_errors():
             lws.LWSConfig(lr_pi=lr)
     with pytest.raises(ValueError, match=r"lie in \[0, 3\)"):
         nes.update(pi, np.array([[0, 3], [1, 1]]), [1.0, -1.0], 0.1)
+    with pytest.raises(ValueError, match="utilities must be finite"):   # π became all NaN
+        nes.update(pi, np.zeros((2, 2), int), [np.nan, 0.0], 0.1)
+    with pytest.raises(ValueError, match="NaN"):
+        nes.step(pi, lambda a: np.array([0.0, np.nan, 1.0]), 3, 0.1, rng)
     net = _net()
     params, state = net.init(rng), net.init_state()
     xs, ys = _data(rng)

@@ -178,3 +178,12 @@ def test_bad_models_and_inputs_raise():
         sg.remove_nodes(model, params, {1: [0, 0]}, [np.zeros(6), np.zeros(5), np.zeros(4)])
     with pytest.raises(ValueError, match="per-example shape"):
         sg.remove_nodes(model, params, {0: [0]}, [np.zeros(6), np.zeros(5), np.zeros(4)]).inputs(np.zeros((2, 6)))
+    mids = [np.zeros(6), np.zeros(5), np.zeros(4)]
+    with pytest.raises(ValueError, match="integers"):                  # 0.7 and 1.9 were read as 0 and 1
+        sg.remove_nodes(model, params, {1: [0.7, 1.9]}, mids)
+    for bad_mid in (np.nan, np.inf):
+        m = [np.zeros(6), np.full(5, bad_mid), np.zeros(4)]
+        with pytest.raises(ValueError, match="finite"):                 # the biases became NaN / ±∞
+            sg.remove_nodes(model, params, {1: [2]}, m)
+    with pytest.raises(ValueError, match=r"scores\[1\] has shape \(2,\), but layer 1 has 5 nodes"):
+        sg.prune(model, params, [np.ones(6), np.ones(2), np.ones(4)], mids, layers=1, fraction=1.0)

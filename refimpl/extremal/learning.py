@@ -227,6 +227,12 @@ def _prepare(model, params, x_init, objective, kappa, output_index, bounds):
         raise TypeError("extremal learning differentiates with autograd, which works on NumPy arrays only: "
                         "pass host parameters and starts (refimpl.backend.asnumpy); the losses of this "
                         "module themselves also run on CuPy")
+    if np.iscomplexobj(x_init):
+        raise TypeError("x_init is complex; real inputs only (the imaginary part would be dropped)")
+    leaves = [np.asarray(p) for p in tree_leaves(params)]
+    if any(np.iscomplexobj(p) or (p.dtype.kind == "f" and not np.isfinite(p).all()) for p in leaves):
+        raise ValueError("params contain NaN, infinite or complex values: the frozen network has no "
+                         "extremum to find")
     x0 = np.asarray(x_init, dtype=np.float64)
     if isinstance(model, Sequential):
         shape = model.input_shape
@@ -249,6 +255,8 @@ def _prepare(model, params, x_init, objective, kappa, output_index, bounds):
             lo, hi = (np.broadcast_to(np.asarray(b, dtype=np.float64), x0.shape[1:]) for b in bounds)
         except (ValueError, TypeError):
             raise ValueError(f"bounds must be (lo, hi) broadcastable to the input shape {x0.shape[1:]}") from None
+        if np.isnan(lo).any() or np.isnan(hi).any():
+            raise ValueError("bounds contain NaN (use ±inf for no bound)")
         if np.any(lo > hi):
             raise ValueError("bounds: lo > hi in some coordinate")
         x0 = np.clip(x0, lo, hi)
@@ -287,8 +295,9 @@ def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa
 
     Returns an :class:`ExtremalResult`; for a single start (no batch axis) its arrays still carry
     a batch axis of length 1. Runs on the host (autograd). Raises ``ValueError`` for a wrongly
-    shaped or non-finite ``x_init``, κ ≤ 0, a missing ``output_index``, non-positive ``steps`` or
-    malformed ``bounds``; ``TypeError`` for CuPy parameters or starts.
+    shaped or non-finite ``x_init``, NaN or infinite ``params``, κ ≤ 0, a missing
+    ``output_index``, non-positive ``steps`` or malformed ``bounds`` (NaN included);
+    ``TypeError`` for CuPy parameters or starts, or a complex ``x_init``.
     """
     x0, loss_hat, lo, hi = _prepare(model, params, x_init, objective, kappa, output_index, bounds)
     if not (isinstance(steps, (int, np.integer)) and steps >= 1):

@@ -260,8 +260,8 @@ def remove_nodes(model: Sequential, params, remove: dict[int, np.ndarray],
     Removing *every* node of a layer keeps one node (the last index) with zero outgoing
     weights, because a Dense layer needs at least one unit; the function is that of the fully
     removed layer. Parameters keep their dtype (updates are computed in float64).
-    Raises ``ValueError`` for unknown layers, out-of-range or repeated indices, or midpoints of
-    the wrong shape.
+    Raises ``ValueError`` for unknown layers, non-integer, out-of-range or repeated indices, or
+    midpoints of the wrong shape or not finite where nodes are removed.
     """
     dense = _dense_indices(model, params)
     sizes = [model.shapes[i][0] for i in dense]
@@ -273,7 +273,10 @@ def remove_nodes(model: Sequential, params, remove: dict[int, np.ndarray],
     for l in sorted(remove):
         if not (isinstance(l, (int, np.integer)) and 0 <= l < len(dense)):
             raise ValueError(f"layer {l!r} cannot be pruned: use 0 (input) .. {len(dense) - 1} (last hidden)")
-        idx = np.asarray(remove[l], dtype=np.int64).ravel()
+        idx = np.asarray(remove[l]).ravel()
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"layer {l}: node indices must be integers, got dtype {idx.dtype}")
+        idx = idx.astype(np.int64)
         n = sizes[l]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             raise ValueError(f"layer {l}: node indices must lie in [0, {n}), got [{idx.min()}, {idx.max()}]")
@@ -282,6 +285,9 @@ def remove_nodes(model: Sequential, params, remove: dict[int, np.ndarray],
         mid = np.asarray(midpoints[l], dtype=np.float64)
         if mid.shape != (n,):
             raise ValueError(f"midpoints[{l}] has shape {mid.shape}, expected ({n},)")
+        if not np.isfinite(mid[idx]).all():
+            raise ValueError(f"midpoints[{l}] of the removed nodes must be finite (the bias update "
+                             f"adds them times their weights), got NaN or ±∞")
         if idx.size == 0:
             continue
         D = dense[l]                      # the Dense layer that consumes layer l's nodes
@@ -349,5 +355,8 @@ def prune(model: Sequential, params, scores: list[np.ndarray], midpoints: list[n
         if not 0 <= l < n_layers:
             raise ValueError(f"layer {l} cannot be pruned: use 0 (input) .. {n_layers - 1} (last hidden)")
         s = np.asarray(scores[l])
+        n = model.shapes[_dense_indices(model)[l]][0]
+        if s.shape != (n,):
+            raise ValueError(f"scores[{l}] has shape {s.shape}, but layer {l} has {n} nodes")
         remove[l] = ranking(s)[:n_removed(s.size, fraction)]
     return remove_nodes(model, params, remove, midpoints)

@@ -200,6 +200,8 @@ def search_gradient(pi, a, utilities, *, form: str = "full") -> np.ndarray:
     g = log_derivative(pi, a, form=form)
     if u.shape != (g.shape[0],):
         raise ValueError(f"need one utility per sample: {g.shape[0]} samples, utilities of shape {u.shape}")
+    if not np.isfinite(u).all():
+        raise ValueError("the utilities must be finite, got NaN or ±∞")
     return np.tensordot(u, g, axes=1) / g.shape[0]
 
 
@@ -221,7 +223,8 @@ def update(pi, a, utilities, lr: float, *, p_min: float = 0.001, form: str = "fu
     ``utilities (λ,)``; returns the new parameters in the same form. The clamp acts on all K
     probabilities (μ_K included), so the expectation form converts, clamps and converts back.
 
-    Raises ``ValueError`` if ``lr <= 0``, ``pi`` is not a distribution, or a sample lies outside [0, K).
+    Raises ``ValueError`` if ``lr <= 0``, ``pi`` is not a distribution, a sample lies outside [0, K),
+    or a utility is not finite.
     """
     if not lr > 0:
         raise ValueError(f"the NES learning rate eta_pi must be > 0, got {lr}")
@@ -240,7 +243,8 @@ def step(pi, loss_fn: Callable[[np.ndarray], np.ndarray], lam: int, lr: float, r
     (Eq. 8.19) and takes one natural-gradient step (Eqs. 8.18, 8.44) with clamping.
 
     Returns ``(new_pi, {"samples", "losses", "utilities"})``. Raises ``ValueError`` if
-    ``lam < 2`` or ``lr <= 0`` (before drawing anything), or if ``loss_fn`` returns the wrong shape.
+    ``lam < 2`` or ``lr <= 0`` (before drawing anything), or if ``loss_fn`` returns the wrong shape
+    or a NaN.
     """
     if not (isinstance(lam, (int, np.integer)) and lam >= 2):
         raise ValueError(f"NES needs lambda_pi >= 2 samples (utilities divide by lambda - 1), got {lam!r}")
@@ -250,6 +254,8 @@ def step(pi, loss_fn: Callable[[np.ndarray], np.ndarray], lam: int, lr: float, r
     losses = np.asarray(loss_fn(a), dtype=np.float64)
     if losses.shape != (lam,):
         raise ValueError(f"loss_fn must return one loss per sample, shape ({lam},), got {losses.shape}")
+    if np.isnan(losses).any():
+        raise ValueError("loss_fn returned NaN for some samples: they cannot be ranked")
     u = rank_utilities(losses, ties=ties)
     return update(pi, a, u, lr, p_min=p_min, form=form), {"samples": a, "losses": losses, "utilities": u}
 
