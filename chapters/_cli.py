@@ -26,6 +26,7 @@ The contract:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -55,8 +56,9 @@ EXIT_STATUS_HELP = """exit status:
   0    finished; at least one data set ran (absent ones are reported as skipped, with where
        they were searched and `refimpl data get NAME`)
   1    failed (the message says why)
-  2    command-line error: a negative --seed, an unknown --dataset, --device gpu for a chapter
-       without a GPU path or on a machine without a usable GPU
+  2    command-line error: a negative --seed, an unknown --dataset, an --out that is a file,
+       a value out of its option's range, --device gpu for a chapter without a GPU path or on a
+       machine without a usable GPU
   3    no data set could be run (all absent); nothing is written
   130  interrupted (Ctrl-C); every file written so far is complete (files are written atomically)
 
@@ -108,6 +110,42 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a rate, a scale, a budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:      # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """argparse type for ``--out``: a folder that exists or can be created — not a file, nor a path
+    under a file (found at parse time, before any work that ``output_dir`` would otherwise lose)."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists():
+            if p == path and not p.is_dir():
+                raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+            if not p.is_dir():
+                raise argparse.ArgumentTypeError(f"{text} cannot be created: {p} is a file, not a folder")
+            break
+    return path
+
+
 def _no_dataset(text: str):
     raise argparse.ArgumentTypeError(f"this chapter reads no data set files, got {text!r}")
 
@@ -139,8 +177,9 @@ def chapter_parser(doc: str, *, chapter: str, datasets: tuple[str, ...], default
         p.add_argument("--dataset", default=None, type=_no_dataset, metavar="NAME",
                        help="not used: this chapter reads no data set files")
     p.add_argument("--seed", type=non_negative_int, default=0, help="base random seed, >= 0 (default 0)")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"output folder for results.json and figures (default runs/<scale>/{chapter} in the "
+    p.add_argument("--out", type=output_folder, default=None, metavar="DIR",
+                   help=f"output folder for results.json and figures, created if absent; an existing file is "
+                        f"refused (default runs/<scale>/{chapter} in the "
                         f"repository; the committed reference figures/{chapter} is rewritten only when named here)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help=("gpu runs the population-batched parts on CuPy (needs the [gpu] extra)" if gpu else

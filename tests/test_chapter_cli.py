@@ -86,6 +86,19 @@ def test_other_bad_options_and_help(name, capsys):
     assert f"runs/<scale>/{CHAPTER_OUTPUT[name]}" in out
 
 
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_out_that_is_a_file_is_refused_at_parse_time(name, tmp_path, capsys):
+    """Not a FileExistsError after the run (thesis_ch3_cnmc created its folder only at the end)."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    main = chapter(name).main
+    err = fails(capsys, main, ["--out", str(afile)])
+    assert f"argument --out: {afile} is a file, not a folder" in err
+    err = fails(capsys, main, ["--out", str(afile / "sub")])
+    assert f"argument --out: {afile / 'sub'} cannot be created: {afile} is a file" in err
+    assert afile.read_text() == "keep me\n"
+
+
 @pytest.fixture
 def no_data(tmp_path, monkeypatch):
     """Empty $REFIMPL_DATA, $HOME and system data directory."""
@@ -183,6 +196,14 @@ def _run_all():
 ])
 def test_run_all_bad_options(argv, message, capsys):
     assert message in fails(capsys, _run_all().main, argv)
+
+
+def test_run_all_out_that_is_a_file_is_refused_before_any_chapter(tmp_path, capsys, monkeypatch):
+    run_all = _run_all()
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: pytest.fail("a chapter was started"))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert f"argument --out: {afile} is a file, not a folder" in fails(capsys, run_all.main, ["--out", str(afile)])
 
 
 def test_run_all_summaries_partial_runs_and_interrupts(tmp_path, monkeypatch, capsys):
