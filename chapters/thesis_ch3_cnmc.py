@@ -48,7 +48,7 @@ from scipy import ndimage
 from scipy.stats import mannwhitneyu
 from threadpoolctl import threadpool_limits
 
-from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from _cli import DataSets, Stopwatch, chapter_parser, non_negative_int, output_dir, positive_float, print_table, run
 from refimpl import nn
 from refimpl import plotting as plot
 from refimpl.autodiff import value_and_grad
@@ -559,9 +559,11 @@ def main(argv=None):
                        gpu_note=" (training uses autograd, which runs on the CPU only)")
     p.add_argument("--cnmc", type=Path, default=None, help="C-NMC 2019 training folder (paper scale)")
     p.add_argument("--weights", type=Path, default=None, help="ImageNet weights of se_resnext50_32x4d (paper scale)")
-    p.add_argument("--paper-batch", type=int, default=2, help="batch size of the timed 300×300 step (paper scale; 0: do not time)")
-    p.add_argument("--nospeclr-lr", type=float, default=1e-4,
-                   help="NOSPECLR's one learning-rate factor for all layers (thesis: best of 1e-3, 1e-4, 1e-5 was 1e-4)")
+    p.add_argument("--paper-batch", type=non_negative_int, default=2, metavar="N",
+                   help="batch size of the timed 300×300 step, >= 0 (paper scale; 0: do not time; default 2)")
+    p.add_argument("--nospeclr-lr", type=positive_float, default=1e-4, metavar="LR",
+                   help="NOSPECLR's one learning-rate factor for all layers, > 0 (thesis: best of 1e-3, 1e-4, 1e-5 "
+                        "was 1e-4; default 1e-4)")
     p.add_argument("--val-fold", default=None, help="C-NMC fold used for validation (default: the last fold_*)")
     args = p.parse_args(argv)
     sw = Stopwatch()
