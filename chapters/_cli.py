@@ -10,9 +10,11 @@ data sets ran or were absent, and turns Ctrl-C into a one-line message — the m
 The contract:
 
 * ``--seed`` is a non-negative integer; ``--dataset`` one of the chapter's data sets (an
-  unknown name is a command-line error naming the valid ones); ``--device gpu`` only for a
-  chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are one line,
-  exit status 2.
+  unknown name is a command-line error naming the valid ones); ``--out`` a folder, existing or
+  not, never a file; a chapter's own numeric options are checked against their range
+  (``positive_int``, ``non_negative_int``, ``positive_float``, ``probability``); ``--device gpu``
+  only for a chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are
+  one line, exit status 2, found while parsing, before any work.
 * Outputs go to ``runs/<scale>/<chapter>/`` (git-ignored) unless ``--out`` names another folder;
   the committed reference ``figures/<chapter>/`` (quick scale; ``figures/<chapter>/paper/`` at paper
   scale, where one exists) is rewritten only when named with ``--out`` (or by
