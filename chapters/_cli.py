@@ -10,9 +10,11 @@ data sets ran or were absent, and turns Ctrl-C into a one-line message — the m
 The contract:
 
 * ``--seed`` is a non-negative integer; ``--dataset`` one of the chapter's data sets (an
-  unknown name is a command-line error naming the valid ones); ``--device gpu`` only for a
-  chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are one line,
-  exit status 2.
+  unknown name is a command-line error naming the valid ones); ``--out`` a folder, existing or
+  not, never a file; a chapter's own numeric options are checked against their range
+  (``positive_int``, ``non_negative_int``, ``positive_float``, ``probability``); ``--device gpu``
+  only for a chapter with a GPU path, and only where CuPy finds a GPU. Command-line errors are
+  one line, exit status 2, found while parsing, before any work.
 * Outputs go to ``runs/<scale>/<chapter>/`` (git-ignored) unless ``--out`` names another folder;
   the committed reference ``figures/<chapter>/`` (quick scale; ``figures/<chapter>/paper/`` at paper
   scale, where one exists) is rewritten only when named with ``--out`` (or by
@@ -26,6 +28,7 @@ The contract:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -55,8 +58,9 @@ EXIT_STATUS_HELP = """exit status:
   0    finished; at least one data set ran (absent ones are reported as skipped, with where
        they were searched and `refimpl data get NAME`)
   1    failed (the message says why)
-  2    command-line error: a negative --seed, an unknown --dataset, --device gpu for a chapter
-       without a GPU path or on a machine without a usable GPU
+  2    command-line error: a negative --seed, an unknown --dataset, an --out that is a file,
+       a value out of its option's range, --device gpu for a chapter without a GPU path or on a
+       machine without a usable GPU
   3    no data set could be run (all absent); nothing is written
   130  interrupted (Ctrl-C); every file written so far is complete (files are written atomically)
 
@@ -91,7 +95,10 @@ class ChapterArgumentParser(argparse.ArgumentParser):
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    value = non_negative_int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
@@ -106,6 +113,42 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
     return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (a rate, a scale, a budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:      # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return value
+
+
+def output_folder(text: str) -> Path:
+    """argparse type for ``--out``: a folder that exists or can be created — not a file, nor a path
+    under a file (found at parse time, before any work that ``output_dir`` would otherwise lose)."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists():
+            if p == path and not p.is_dir():
+                raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+            if not p.is_dir():
+                raise argparse.ArgumentTypeError(f"{text} cannot be created: {p} is a file, not a folder")
+            break
+    return path
 
 
 def _no_dataset(text: str):
@@ -139,8 +182,9 @@ def chapter_parser(doc: str, *, chapter: str, datasets: tuple[str, ...], default
         p.add_argument("--dataset", default=None, type=_no_dataset, metavar="NAME",
                        help="not used: this chapter reads no data set files")
     p.add_argument("--seed", type=non_negative_int, default=0, help="base random seed, >= 0 (default 0)")
-    p.add_argument("--out", type=Path, default=None,
-                   help=f"output folder for results.json and figures (default runs/<scale>/{chapter} in the "
+    p.add_argument("--out", type=output_folder, default=None, metavar="DIR",
+                   help=f"output folder for results.json and figures, created if absent; an existing file is "
+                        f"refused (default runs/<scale>/{chapter} in the "
                         f"repository; the committed reference figures/{chapter} is rewritten only when named here)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                    help=("gpu runs the population-batched parts on CuPy (needs the [gpu] extra)" if gpu else

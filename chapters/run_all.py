@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _cli import (CHAPTER_OUTPUT, EXIT_INTERRUPTED, EXIT_NO_DATA, GPU_CHAPTERS, REPO,  # noqa: E402
-                  ChapterArgumentParser, non_negative_int, print_table)
+                  ChapterArgumentParser, non_negative_int, output_folder, print_table)
 
 from refimpl.results import package_versions, write_atomic  # noqa: E402
 
@@ -108,8 +108,9 @@ def main(argv=None, prog: str | None = None) -> int:
     p.add_argument("--only", nargs="+", default=None, metavar="CHAPTER",
                    help=f"run only these chapters (script names: {', '.join(CHAPTERS)}; or output names: "
                         f"{', '.join(CHAPTER_OUTPUT.values())}); the summary goes to run_all_<scale>.partial.json")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder, one subfolder per chapter (default runs/<scale> in the repository)")
+    p.add_argument("--out", type=output_folder, default=None, metavar="DIR",
+                   help="output folder, one subfolder per chapter, created if absent; an existing file is refused "
+                        "(default runs/<scale> in the repository)")
     p.add_argument("--update-reference", action="store_true",
                    help="write into the committed reference instead: figures/<chapter>/ (quick scale) or "
                         "figures/<chapter>/paper/ (paper scale; needs --only)")

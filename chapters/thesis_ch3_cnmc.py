@@ -48,7 +48,7 @@ from scipy import ndimage
 from scipy.stats import mannwhitneyu
 from threadpoolctl import threadpool_limits
 
-from _cli import DataSets, Stopwatch, chapter_parser, output_dir, print_table, run
+from _cli import DataSets, Stopwatch, chapter_parser, non_negative_int, output_dir, positive_float, print_table, run
 from refimpl import nn
 from refimpl import plotting as plot
 from refimpl.autodiff import value_and_grad
@@ -496,14 +496,18 @@ def time_paper_step(net, batch):
     return time.perf_counter() - t0
 
 
-def run_paper(args, notes, dsets):
-    """C-NMC + ImageNet weights; skipped (with what is needed) when either is absent."""
+def run_paper(args, notes, dsets, error):
+    """C-NMC + ImageNet weights; skipped (with what is needed) when either is absent. ``error``
+    (the parser's) reports a --val-fold that the C-NMC folder does not have, before any work."""
     root = args.cnmc or Path(os.environ.get("REFIMPL_DATA", Path.home() / ".cache" / "refimpl")) / "cnmc"
     net = sx.se_resnext50_32x4d()
     status = {}
     try:
         found = cnmc.find_cnmc(root)
         status["data"] = f"{len(found['paths'])} images in {root}"
+        folds = sorted(set(found["folds"].tolist()))
+        if args.val_fold is not None and args.val_fold not in folds:
+            error(f"argument --val-fold: no fold {args.val_fold!r} in {root}; choose from {', '.join(folds)}")
     except cnmc.CNMCNotFoundError as e:
         found, status["data"] = None, f"skipped: {e}"
     if args.weights is None or not Path(args.weights).is_file():
@@ -559,10 +563,14 @@ def main(argv=None):
                        gpu_note=" (training uses autograd, which runs on the CPU only)")
     p.add_argument("--cnmc", type=Path, default=None, help="C-NMC 2019 training folder (paper scale)")
     p.add_argument("--weights", type=Path, default=None, help="ImageNet weights of se_resnext50_32x4d (paper scale)")
-    p.add_argument("--paper-batch", type=int, default=2, help="batch size of the timed 300×300 step (paper scale; 0: do not time)")
-    p.add_argument("--nospeclr-lr", type=float, default=1e-4,
-                   help="NOSPECLR's one learning-rate factor for all layers (thesis: best of 1e-3, 1e-4, 1e-5 was 1e-4)")
-    p.add_argument("--val-fold", default=None, help="C-NMC fold used for validation (default: the last fold_*)")
+    p.add_argument("--paper-batch", type=non_negative_int, default=2, metavar="N",
+                   help="batch size of the timed 300×300 step, >= 0 (paper scale; 0: do not time; default 2)")
+    p.add_argument("--nospeclr-lr", type=positive_float, default=1e-4, metavar="LR",
+                   help="NOSPECLR's one learning-rate factor for all layers, > 0 (thesis: best of 1e-3, 1e-4, 1e-5 "
+                        "was 1e-4; default 1e-4)")
+    p.add_argument("--val-fold", default=None, metavar="FOLD",
+                   help="paper scale: the C-NMC fold (a fold_* folder name) used for validation; one the folder "
+                        "lacks is an error before any work (default: the last fold_*)")
     args = p.parse_args(argv)
     sw = Stopwatch()
     notes: list[str] = []
@@ -576,7 +584,7 @@ def main(argv=None):
                 dsets.skip("fashion-mnist", e)
                 return dsets.nothing_ran()
         else:
-            res = run_paper(args, notes, dsets)
+            res = run_paper(args, notes, dsets, p.error)
             if res is None:
                 return dsets.nothing_ran()
     out = output_dir(args)

@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from _cli import EXIT_USAGE, Stopwatch, chapter_parser, output_dir, print_table, run
+from _cli import (EXIT_USAGE, Stopwatch, chapter_parser, output_dir, positive_float, positive_int, print_table,
+                  probability, run)
 from refimpl import plotting as plot
 from refimpl.atomic import atomic_file
 from refimpl.results import DETERMINISTIC, make_results, table, trained, write_results
@@ -87,21 +88,25 @@ def parse(argv):
                    help="Atari game (the thesis: Atlantis, Frostbite, Gravitar, Kangaroo, Seaquest, Venture)")
     p.add_argument("--net", choices=("nature", "small"), default=None,
                    help="agent network (default: small at quick scale, nature at paper scale)")
-    p.add_argument("--budget-steps", type=float, default=None,
-                   help="training budget in agent steps per configuration (paper default 1e9; frames = 4x steps)")
+    p.add_argument("--budget-steps", type=positive_float, default=None, metavar="STEPS",
+                   help="paper scale: training budget in agent steps per configuration, > 0 and at least one "
+                        "generation (default 1e9; frames = 4x steps)")
     p.add_argument("--selection", choices=("text", "code"), default="text",
                    help="Algorithm 3 line 10: best μ of E ∪ Q (text) or all κ elites + best μ − κ offspring (code)")
     p.add_argument("--final-pick", choices=("fitness", "elite_mean"), default="fitness",
                    help="final agent: best fitness (text) or best per-generation elite mean (code)")
     p.add_argument("--proposal-config", choices=("proposal", "code_v1"), default="proposal",
                    help="paper scale: Table 6.1's proposal (κ 10, μ 40) or the code's v1 (κ 40, μ 100)")
-    p.add_argument("--sticky", type=float, default=0.0,
-                   help="repeat_action_probability (0: the code; 0.25: the text's non-deterministic frame-skips)")
+    p.add_argument("--sticky", type=probability, default=0.0, metavar="P",
+                   help="repeat_action_probability, in [0, 1] (0: the code, default; 0.25: the text's "
+                        "non-deterministic frame-skips)")
     p.add_argument("--workers", choices=("local", "ray"), default="local",
                    help="episode evaluation: the local vector-env scheduler or Ray actors ([distributed] extra)")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (implies --workers ray)")
-    p.add_argument("--ray-workers", type=int, default=2, help="number of Ray actors")
-    p.add_argument("--num-envs", type=int, default=None, help="environment slots of the vector env")
+    p.add_argument("--ray-workers", type=positive_int, default=2, metavar="N",
+                   help="number of Ray actors, >= 1 (default 2)")
+    p.add_argument("--num-envs", type=positive_int, default=None, metavar="N",
+                   help="environment slots of the vector env, >= 1 (default: 8 at quick scale, 16 at paper scale)")
     p.add_argument("--skip-atari", action="store_true", help="only the noisy-fitness test bed")
     return p.parse_args(argv)
 
@@ -160,7 +165,7 @@ def run_atari(sc, args, out, notes):
     from refimpl.thesis import atari_env, atari_ga, atari_net
     game = atari_env.check_game(args.game)
     net = args.net or sc["net"]
-    settings = atari_env.EnvSettings(num_envs=args.num_envs or sc["num_envs"], num_threads=2,
+    settings = atari_env.EnvSettings(num_envs=args.num_envs if args.num_envs is not None else sc["num_envs"], num_threads=2,
                               repeat_action_probability=args.sticky)
     probe = atari_env.make_vector_env(game, atari_env.EnvSettings(num_envs=1))
     n_actions = int(probe.single_action_space.n)

@@ -86,6 +86,19 @@ def test_other_bad_options_and_help(name, capsys):
     assert f"runs/<scale>/{CHAPTER_OUTPUT[name]}" in out
 
 
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_out_that_is_a_file_is_refused_at_parse_time(name, tmp_path, capsys):
+    """Not a FileExistsError after the run (thesis_ch3_cnmc created its folder only at the end)."""
+    afile = tmp_path / "afile"
+    afile.write_text("keep me\n")
+    main = chapter(name).main
+    err = fails(capsys, main, ["--out", str(afile)])
+    assert f"argument --out: {afile} is a file, not a folder" in err
+    err = fails(capsys, main, ["--out", str(afile / "sub")])
+    assert f"argument --out: {afile / 'sub'} cannot be created: {afile} is a file" in err
+    assert afile.read_text() == "keep me\n"
+
+
 @pytest.fixture
 def no_data(tmp_path, monkeypatch):
     """Empty $REFIMPL_DATA, $HOME and system data directory."""
@@ -125,6 +138,51 @@ def test_default_output_is_runs_not_the_reference():
     from _cli import chapter_parser, output_dir
     args = chapter_parser("doc", chapter="extremal", datasets=("health",)).parse_args(["--scale", "paper"])
     assert output_dir(args) == REPO / "runs" / "paper" / "extremal"
+
+
+# ---- numeric options out of range: refused by the parser, before any work ----------------------
+
+@pytest.mark.parametrize("name,argv,message", [
+    # a probability (repeat_action_probability): in [0, 1]
+    ("thesis_ch6_atari", ["--sticky", "7"], "argument --sticky: must be a probability in [0, 1], got 7"),
+    ("thesis_ch6_atari", ["--sticky", "-0.1"], "argument --sticky: must be a probability in [0, 1], got -0.1"),
+    ("thesis_ch6_atari", ["--sticky", "nan"], "argument --sticky: must be a probability in [0, 1], got nan"),
+    ("thesis_ch6_atari", ["--sticky", "often"], "argument --sticky: must be a probability in [0, 1], got 'often'"),
+    # counts: >= 1 (--num-envs 0 was replaced by the default, -2 failed late)
+    ("thesis_ch6_atari", ["--num-envs", "-2"], "argument --num-envs: must be a positive integer, got -2"),
+    ("thesis_ch6_atari", ["--num-envs", "0"], "argument --num-envs: must be a positive integer, got 0"),
+    ("thesis_ch6_atari", ["--ray-workers", "0"], "argument --ray-workers: must be a positive integer, got 0"),
+    ("thesis_ch6_atari", ["--num-envs", "2.5"], "argument --num-envs: must be a positive integer, got '2.5'"),
+    # rates and budgets: finite and > 0
+    ("thesis_ch6_atari", ["--budget-steps", "-5"], "argument --budget-steps: must be a positive number, got -5"),
+    ("thesis_ch6_atari", ["--budget-steps", "nan"], "argument --budget-steps: must be a positive number, got nan"),
+    ("thesis_ch6_atari", ["--budget-steps", "inf"], "argument --budget-steps: must be a positive number, got inf"),
+    ("thesis_ch3_cnmc", ["--nospeclr-lr", "-1"], "argument --nospeclr-lr: must be a positive number, got -1"),
+    ("thesis_ch3_cnmc", ["--nospeclr-lr", "0"], "argument --nospeclr-lr: must be a positive number, got 0"),
+    ("thesis_ch3_cnmc", ["--nospeclr-lr", "fast"], "argument --nospeclr-lr: must be a positive number, got 'fast'"),
+    # a size where 0 means "off": >= 0
+    ("thesis_ch3_cnmc", ["--paper-batch", "-1"], "argument --paper-batch: must be a non-negative integer, got -1"),
+])
+def test_numeric_options_out_of_range(name, argv, message, capsys):
+    assert message in fails(capsys, chapter(name).main, argv)
+
+
+def test_numeric_options_in_range_are_kept():
+    args = chapter("thesis_ch6_atari").parse(["--sticky", "0.25", "--num-envs", "1", "--ray-workers", "3",
+                                              "--budget-steps", "2e7"])
+    assert (args.sticky, args.num_envs, args.ray_workers, args.budget_steps) == (0.25, 1, 3, 2e7)
+    args = chapter("thesis_ch6_atari").parse(["--sticky", "1"])
+    assert (args.sticky, args.num_envs, args.ray_workers, args.budget_steps) == (1.0, None, 2, None)
+
+
+def test_numeric_options_are_explained_in_help(capsys):
+    for name, options in (("thesis_ch6_atari", ("--sticky P", "in [0, 1]", "--num-envs N", ">= 1", "--budget-steps")),
+                          ("thesis_ch3_cnmc", ("--nospeclr-lr LR", "> 0", "--paper-batch N", ">= 0"))):
+        with pytest.raises(SystemExit):
+            chapter(name).main(["--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        for text in options:
+            assert text in out, (name, text)
 
 
 # ---- nn_surgery: --topologies / --seeds-per-topology (a reduced but real plan) ----------------
@@ -183,6 +241,14 @@ def _run_all():
 ])
 def test_run_all_bad_options(argv, message, capsys):
     assert message in fails(capsys, _run_all().main, argv)
+
+
+def test_run_all_out_that_is_a_file_is_refused_before_any_chapter(tmp_path, capsys, monkeypatch):
+    run_all = _run_all()
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: pytest.fail("a chapter was started"))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert f"argument --out: {afile} is a file, not a folder" in fails(capsys, run_all.main, ["--out", str(afile)])
 
 
 def test_run_all_summaries_partial_runs_and_interrupts(tmp_path, monkeypatch, capsys):

@@ -356,6 +356,22 @@ def test_chapter_paper_scale_reports_missing_data_and_weights(tmp_path, capsys):
     assert "skipped: C-NMC folder" in err and "skipped: no ImageNet weights" in err
 
 
+def test_chapter_unknown_val_fold_is_a_command_line_error_before_any_work(tmp_path, capsys):
+    ch = _chapter()
+    for fold in ("fold_0", "fold_1"):
+        for cls, uid in (("all", "UID_1"), ("hem", "UID_H2")):
+            (tmp_path / "cnmc" / fold / cls).mkdir(parents=True)
+            (tmp_path / "cnmc" / fold / cls / f"{uid}_1_1_{cls}.bmp").write_bytes(b"")   # only the names are read
+    with pytest.raises(SystemExit) as exc:
+        ch.main(["--scale", "paper", "--cnmc", str(tmp_path / "cnmc"), "--paper-batch", "0", "--val-fold", "fold_7",
+                 "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"argument --val-fold: no fold 'fold_7' in {tmp_path / 'cnmc'}; choose from fold_0, fold_1" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_converted_torch_se_resnext_gives_the_same_features():
     """A small network in the PyTorch `se_resnext50_32x4d` layout (stem conv 7×7/2 pad 3, BN, ReLU,
     MaxPool 3×3/2 ceil_mode; SE-ResNeXt bottlenecks with the stride on the grouped 3×3, SE as 1×1
