@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tolerances from the reference file, entries of data sets absent in either run "
                                    "reported as not comparable. Exit status 0: reproduced; 1: an entry differs or "
                                    "is missing (with --strict also: not comparable, or only in the candidate); "
-                                   "2: a file is unreadable or does not follow the results schema.")
+                                   "2: a file is unreadable or does not follow the results schema, or nothing was "
+                                   "compared (the candidate has no reference).")
     v.add_argument("candidate", type=Path, help="results.json, or a folder of chapter folders (e.g. runs/quick)")
     v.add_argument("reference", type=Path, nargs="?", default=None,
                    help="results.json or folder (default: the committed reference, figures/ of this checkout)")
