@@ -55,7 +55,10 @@ EPILOG = """exit status:
   0    every chapter ran (differences from the reference are reported in the last lines, not
        failures: `refimpl verify OUT` exits non-zero on them)
   1    a chapter failed (named at the end)
-  2    command-line error
+  2    command-line error (e.g. a --reference that does not exist, checked before anything runs);
+       or the outputs could not be checked: the verification at the end compared nothing (no
+       reference entry for any chapter that finished) or found a results file it cannot read,
+       as `refimpl verify` exits 2 then (--no-verify skips the check)
   130  interrupted (Ctrl-C); no summary written, no file half-written"""
 
 
@@ -128,6 +131,8 @@ def main(argv=None, prog: str | None = None) -> int:
             p.error(f"unknown chapters {', '.join(unknown)}; choose from {', '.join(CHAPTERS)} "
                     f"(or {', '.join(aliases)})")
         only = {aliases.get(n, n) for n in args.only}
+    if args.verify and not args.update_reference and not args.reference.exists():
+        p.error(f"the reference {args.reference} does not exist (give an existing --reference, or --no-verify)")
     if args.update_reference:
         if args.out is not None:
             p.error("--update-reference writes into figures/; it cannot be combined with --out")
@@ -183,6 +188,7 @@ def main(argv=None, prog: str | None = None) -> int:
         path = write_atomic(out / f"run_all_{args.scale}.partial.json", json.dumps(summary, indent=2) + "\n")
         print(f"summary of this partial run written to {_rel(path)} (the full summary is left as it was)")
     failed = [n for n, c in summary["chapters"].items() if c["status"] == "FAILED"]
+    unchecked = False
     no_data = [n for n, c in summary["chapters"].items() if c["status"] == "no data"]
 
     if is_reference:
@@ -193,20 +199,28 @@ def main(argv=None, prog: str | None = None) -> int:
         print()
         if not ok:
             print("nothing to verify: no chapter finished")
-        elif not args.reference.exists():
-            print(f"nothing verified: the reference {args.reference} does not exist")
         else:
             from refimpl.verify import verify  # noqa: PLC0415
-            report = verify(out, args.reference, chapters=ok)
-            print(report.summary())
-            print(f"Details (every difference with both values and its tolerance): "
-                  f"refimpl verify {_rel(out)}" + ("" if args.reference == REFERENCE else f" {_rel(args.reference)}"))
+            try:
+                report = verify(out, args.reference, chapters=ok)
+            except FileNotFoundError as e:   # no results.json in the outputs or in the reference
+                print(f"nothing verified: {e}")
+                unchecked = True
+            else:
+                print(report.summary())
+                unchecked = report.exit_status() == 2
+                print(f"Details (every difference with both values and its tolerance): "
+                      f"refimpl verify {_rel(out)}" + ("" if args.reference == REFERENCE else f" {_rel(args.reference)}"))
         if failed or no_data:
             print("Not verified: " + "; ".join(
                 [f"{', '.join(failed)} failed"] * bool(failed) + [f"{', '.join(no_data)} had no data set"] * bool(no_data)))
     if failed:
         print(f"FAILED chapters: {', '.join(failed)}", file=sys.stderr)
         return 1
+    if unchecked:
+        print(f"run_all: the outputs in {_rel(out)} were not checked against {_rel(args.reference)} "
+              "(see the Result above)", file=sys.stderr)
+        return 2
     return 0
 
 

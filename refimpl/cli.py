@@ -63,12 +63,20 @@ def _cases(args) -> int:
 
     directory = Path(args.dir)
     if args.cases_cmd == "export":
-        written = cases.export_cases(directory)
+        if directory.exists() and not directory.is_dir():
+            return _fail("refimpl cases export", f"{directory} is not a folder", 2)
+        try:
+            written = cases.export_cases(directory)
+        except OSError as e:
+            return _fail("refimpl cases export", f"cannot write the cases to {directory}: {e}", 2)
         print(f"wrote {len(written)} files to {directory}")
         return 0
     if not directory.is_dir():
         return _fail("refimpl cases check", f"{directory} is not a folder (write it with: refimpl cases export DIR)", 2)
-    failed = cases.check_cases(directory, args.against, out=sys.stdout)
+    try:
+        failed = cases.check_cases(directory, args.against, out=sys.stdout)
+    except (OSError, ImportError, ValueError) as e:   # the adapter or a case file (the cases' own errors are caught)
+        return _fail("refimpl cases check", str(e), 2)
     return 1 if failed else 0
 
 
@@ -150,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tolerances from the reference file, entries of data sets absent in either run "
                                    "reported as not comparable. Exit status 0: reproduced; 1: an entry differs or "
                                    "is missing (with --strict also: not comparable, or only in the candidate); "
-                                   "2: a file is unreadable or does not follow the results schema.")
+                                   "2: a file is unreadable or does not follow the results schema, or nothing was "
+                                   "compared (the candidate has no reference).")
     v.add_argument("candidate", type=Path, help="results.json, or a folder of chapter folders (e.g. runs/quick)")
     v.add_argument("reference", type=Path, nargs="?", default=None,
                    help="results.json or folder (default: the committed reference, figures/ of this checkout)")

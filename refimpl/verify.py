@@ -30,7 +30,10 @@ The outcome: every entry is *equal*, *differs*, *missing* (in the reference, not
 candidate), *only in candidate*, or *not comparable*. :func:`verify` returns a
 :class:`Report`; its :meth:`~Report.exit_status` is 0 when nothing differs or is missing
 (1 otherwise; with ``strict``, entries not comparable or only in the candidate count too; 2
-when a file could not be read or does not follow the schema).
+when a file could not be read, is not a results file or does not follow the schema — a candidate
+that is only in the candidate is validated too —, when a single candidate file has no reference
+(none for its chapter folder, document and scale), or when nothing was compared at all: a run
+whose every chapter is only in the candidate is not checked, not reproduced).
 """
 from __future__ import annotations
 
@@ -205,8 +208,15 @@ class Report:
     def errors(self) -> list[str]:
         return [f"{f.chapter}: {e}" for f in self.files for e in f.errors]
 
+    def n_reference(self) -> int:
+        """The number of reference entries considered: equal, differing, missing, or not comparable
+        for want of a data set in the candidate (0: nothing was compared)."""
+        n = sum(f.count(s) for f in self.files for s in (EQUAL, DIFFERS, MISSING))
+        return n + sum(1 for f in self.files for e in f.entries
+                       if e.status == NOT_COMPARABLE and e.absent_in == "candidate")
+
     def exit_status(self) -> int:
-        if self.errors:
+        if self.errors or not self.n_reference():
             return 2
         if self.count(DIFFERS) or self.count(MISSING):
             return 1
@@ -234,8 +244,7 @@ class Report:
     def summary(self) -> str:
         """One paragraph: how many reference entries were reproduced, differ, are missing, and
         which are not comparable and why."""
-        n_ref = sum(f.count(s) for f in self.files for s in (EQUAL, DIFFERS, MISSING))
-        n_ref += sum(1 for f in self.files for e in f.entries if e.status == NOT_COMPARABLE and e.absent_in == "candidate")
+        n_ref = self.n_reference()
         chapters = ", ".join(f.chapter for f in self.files)
         parts = [f"Verified {_display(self.candidate)} against {_display(self.reference)} ({len(self.files)} "
                  f"chapter{'s' if len(self.files) != 1 else ''}: {chapters}): "
@@ -258,10 +267,13 @@ class Report:
             parts.append(f"{self.count(EXTRA):,} entries only in the candidate (not checked)")
         if self.errors:
             parts.append(f"{len(self.errors)} file error(s): " + "; ".join(self.errors[:3]))
+        elif not n_ref:
+            parts.append("nothing was compared: no chapter of the candidate has a reference of its scale")
         status = self.exit_status()
         verdict = {0: "REPRODUCED" + (" (with entries not comparable; --strict fails on them)"
                                       if self.count(NOT_COMPARABLE) and not self.strict else ""),
-                   1: "NOT REPRODUCED", 2: "NOT CHECKED (file errors)"}[status]
+                   1: "NOT REPRODUCED",
+                   2: "NOT CHECKED (file errors)" if self.errors else "NOT CHECKED (nothing compared)"}[status]
         return "; ".join(parts) + f". Result: {verdict} (exit status {status})."
 
     def render(self, *, limit: int | None = 20, show_equal: bool = False) -> str:
@@ -501,9 +513,11 @@ def _load(path: Path) -> tuple[dict | None, list[str]]:
         return None, [f"cannot read {path}: {e}"]
     except json.JSONDecodeError as e:
         return None, [f"{path} is not valid JSON: {e}"]
-    if not isinstance(res, dict) or res.get("schema") != SCHEMA:
-        got = res.get("schema") if isinstance(res, dict) else type(res).__name__
-        return None, [f"{path} is not a {SCHEMA} file (schema = {got!r})"]
+    if not isinstance(res, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(res), "a number")
+        return None, [f"{path} is not a {SCHEMA} file: it holds {kind}, not a JSON object"]
+    if res.get("schema") != SCHEMA:
+        return None, [f"{path} is not a {SCHEMA} file (schema = {res.get('schema')!r})"]
     try:
         validate(res, str(path))
     except SchemaError as e:
@@ -554,10 +568,7 @@ def _pair(ref_files: dict[str, Path], cand_files: dict[str, Path], cand_is_file:
         if len(ref_files) == 1:
             (rname, rpath), = ref_files.items()
             return [(rname, rpath, cpath)]
-        try:
-            cand = json.loads(cpath.read_text())
-        except (OSError, json.JSONDecodeError):
-            cand = {}
+        cand = _peek(cpath)
         same = [n for n, r in ref_docs.items() if r.get("document") == cand.get("document")]
         if len(same) > 1:
             same = [n for n in same if ref_docs[n].get("experiment") == cand.get("experiment")] or same[:1]
@@ -599,7 +610,13 @@ def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: 
     for name, rpath, cpath in pairs:
         fr = FileReport(chapter=name, reference=rpath, candidate=cpath)
         if rpath is None:
-            fr.entries.append(Entry(name, EXTRA, "chapter only in the candidate"))
+            cand, errors = _load(cpath)
+            fr.errors = [f"candidate {e}" for e in errors]
+            if cand is not None and candidate.is_file():
+                fr.errors.append(f"candidate {cpath}: no reference for document {cand['document']!r} (experiment "
+                                 f"{cand['experiment']!r}, scale {cand['scale']!r}) in {reference}")
+            elif cand is not None:
+                fr.entries.append(Entry(name, EXTRA, "chapter only in the candidate"))
         elif cpath is None:
             st = statuses.get(name, {})
             if st.get("returncode") == 3:

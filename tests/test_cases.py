@@ -145,6 +145,42 @@ def test_adapter_by_module_name(monkeypatch):
     assert failed == 0 and lines[-1].startswith(f"summary: {_n_cases()} passed")
 
 
+def _small_cases(tmp_path, n=2):
+    """A copy of the committed index cut to its first ``n`` cases, with their files."""
+    index = json.loads((CASES / "index.json").read_text())
+    index["cases"] = index["cases"][:n]
+    for e in index["cases"]:
+        (tmp_path / e["file"]).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / e["file"]).write_bytes((CASES / e["file"]).read_bytes())
+    (tmp_path / "index.json").write_text(json.dumps(index))
+    return tmp_path / index["cases"][0]["file"]
+
+
+@pytest.mark.parametrize("content, message", [("{bad", "is not valid JSON"), ("[]", "not an object"),
+                                              ('{"format": "other"}', "format 'other'"),
+                                              ('{"format": "refimpl-case/1"}', "is not a valid case")])
+def test_a_malformed_case_file_is_a_value_error_naming_it(tmp_path, content, message):
+    first = _small_cases(tmp_path)
+    assert len(gc.load_cases(tmp_path)) == 2
+    first.write_text(content)
+    with pytest.raises(ValueError, match=message) as err:
+        gc.load_cases(tmp_path)
+    assert str(first) in str(err.value)
+
+
+def test_a_missing_index_or_adapter_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="index.json does not exist .*refimpl cases export"):
+        gc.load_cases(tmp_path)
+    (tmp_path / "index.json").write_text('{"cases": 3}')
+    with pytest.raises(ValueError, match="is not a cases index"):
+        gc.load_cases(tmp_path)
+    with pytest.raises(ImportError, match="cannot import the adapter module 'no_such_adapter_module'"):
+        gc.load_adapter("no_such_adapter_module")
+    (tmp_path / "bad_adapter.py").write_text("1/0\n")
+    with pytest.raises(ImportError, match="bad_adapter.py: ZeroDivisionError"):
+        gc.load_adapter(str(tmp_path / "bad_adapter.py"))
+
+
 def test_enclosure_criterion_soundness_and_agreement():
     exp = gc.Enclosure(np.array([0.0, 1.0]), np.array([1.0, 2.0]), contains=np.array([[0.0, 1.5], [1.0, 2.0]]))
     tol = {"rtol": 1e-10, "atol": 1e-12}

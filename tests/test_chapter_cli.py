@@ -287,6 +287,33 @@ def test_run_all_summaries_partial_runs_and_interrupts(tmp_path, monkeypatch, ca
     assert "FAILED chapters: extremal_learning" in capsys.readouterr().err
 
 
+def test_run_all_refuses_a_missing_reference_before_running_and_fails_when_nothing_is_verified(
+        tmp_path, monkeypatch, capsys):
+    run_all = _run_all()
+    calls = []
+    monkeypatch.setattr(run_all, "_run_chapter", lambda cmd: (calls.append(cmd), (0, False))[1])
+    out = tmp_path / "runs"
+    err = fails(capsys, run_all.main, ["--out", str(out), "--reference", str(tmp_path / "nope"), "--only", "extremal"])
+    assert f"the reference {tmp_path / 'nope'} does not exist" in err and calls == []
+
+    # a reference with no entry for the chapter that ran: nothing compared, exit 2, not a silent 0
+    ref = tmp_path / "ref" / "accountability" / "results.json"
+    ref.parent.mkdir(parents=True)
+    ref.write_bytes((REPO / "figures" / "accountability" / "results.json").read_bytes())
+
+    def fake(cmd):   # the chapter "writes" the committed extremal results
+        target = Path(cmd[cmd.index("--out") + 1])
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "results.json").write_bytes((REPO / "figures" / "extremal" / "results.json").read_bytes())
+        return 0, False
+    monkeypatch.setattr(run_all, "_run_chapter", fake)
+    assert run_all.main(["--out", str(out), "--reference", str(tmp_path / "ref"), "--only", "extremal"]) == 2
+    captured = capsys.readouterr()
+    assert "NOT CHECKED (nothing compared)" in captured.out and "were not checked" in captured.err
+    # against the committed reference the same run passes
+    assert run_all.main(["--out", str(out), "--only", "extremal"]) == 0
+
+
 def test_run_all_update_reference_paper_scale_writes_beside_the_quick_reference(tmp_path, monkeypatch):
     run_all = _run_all()
     calls = []

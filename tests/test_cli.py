@@ -1,5 +1,6 @@
 """The refimpl command: data listing and downloads, the cases sub-commands, run, one-line errors."""
 import configparser
+import json
 import subprocess
 import sys
 import urllib.error
@@ -71,6 +72,27 @@ def test_cases_commands_check_the_committed_cases(capsys):
     assert cli.main(["cases", "check", str(cases_dir), "--against", str(adapters / "broken_adapter.py")]) == 1
     assert "FAIL  core/conv2d" in capsys.readouterr().out
     assert cli.main(["cases", "check", str(cases_dir / "none"), "--against", "m"]) == 2
+
+
+def test_cases_input_errors_exit_2_with_one_line_naming_the_file(tmp_path, capsys):
+    cases_dir = Path(__file__).resolve().parents[1] / "cases"
+    numpy_adapter = str(Path(__file__).resolve().parent / "adapters" / "numpy_adapter.py")
+    index = json.loads((cases_dir / "index.json").read_text())
+    index["cases"] = index["cases"][:1]
+    broken = tmp_path / "broken"
+    (broken / index["cases"][0]["file"]).parent.mkdir(parents=True)
+    (broken / index["cases"][0]["file"]).write_text("{bad")
+    (broken / "index.json").write_text(json.dumps(index))
+    (tmp_path / "empty").mkdir()
+    for argv, message in (
+            (["check", str(cases_dir), "--against", "no_such_adapter_module"], "no_such_adapter_module"),
+            (["check", str(cases_dir), "--against", str(tmp_path / "missing.py")], "missing.py does not exist"),
+            (["check", str(broken), "--against", numpy_adapter], f"{broken / index['cases'][0]['file']} is not valid JSON"),
+            (["check", str(tmp_path / "empty"), "--against", numpy_adapter], "index.json does not exist"),
+            (["export", str(Path(__file__))], "is not a folder")):
+        assert cli.main(["cases", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("refimpl cases") and message in err, err
 
 
 def test_usage_errors_are_one_line(capsys):

@@ -232,3 +232,30 @@ def test_a_candidate_is_compared_with_the_reference_of_its_own_scale(tmp_path, c
     write_results(cand_file, changed)
     status, out, _ = _verify_cli(capsys, tmp_path / "runs" / "paper", figures)
     assert status == 1 and "config/epochs" in out
+
+
+@pytest.mark.parametrize("content", [b"{bad", b"", b"{}", b"[]", b"null", b"\xff"],
+                         ids=["not-json", "empty", "empty-object", "array", "null", "not-utf8"])
+def test_an_unpaired_candidate_that_is_not_a_results_file_exits_2_naming_it(tmp_path, capsys, content):
+    _write(tmp_path, "r", _results())
+    _write(tmp_path, "r", _results(document="extremal"), chapter="extremal")
+    bad = tmp_path / "x" / "bad.json"
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    status, out, _ = _verify_cli(capsys, bad, tmp_path / "r")
+    assert status == 2 and str(bad) in out and "REPRODUCED" not in out.replace("NOT ", "")
+
+
+def test_a_candidate_without_a_reference_is_not_checked(tmp_path, capsys):
+    ref = _write(tmp_path, "r", _results())
+    cand = _write(tmp_path, "c", _results(scale="paper"), chapter="other")   # no paper-scale reference
+    status, out, _ = _verify_cli(capsys, cand, ref)
+    assert status == 2 and f"{cand}: no reference for document 'accountability'" in out and "scale 'paper'" in out
+    # a folder whose every chapter is only in the candidate compared nothing: not checked, not reproduced
+    status, out, _ = _verify_cli(capsys, tmp_path / "c", ref)
+    assert status == 2 and "nothing was compared" in out and "NOT CHECKED (nothing compared)" in out
+    # an invalid chapter only in the candidate of a folder run is reported, not passed over
+    (tmp_path / "c" / "other" / "results.json").write_text("[]")
+    _write(tmp_path, "c", _results())
+    status, out, _ = _verify_cli(capsys, tmp_path / "c", tmp_path / "r")
+    assert status == 2 and "other/results.json is not a refimpl-results/1 file" in out

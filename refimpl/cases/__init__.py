@@ -327,18 +327,43 @@ def kinds_markdown() -> str:
     return "\n".join(out) + "\n"
 
 
+def _read_case_file(path: Path) -> dict:
+    """The JSON object in ``path``; FileNotFoundError or ValueError naming the file otherwise."""
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist (write the cases with: refimpl cases export "
+                                f"{path.parent if path.name == 'index.json' else 'DIR'})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
 def load_cases(directory: Path) -> list[dict]:
     """The cases listed in ``directory/index.json``, decoded (inputs: arrays and ``(lo, hi)``
-    tuples; expected: arrays and :class:`Enclosure`)."""
+    tuples; expected: arrays and :class:`Enclosure`). Raises ``FileNotFoundError`` when the index
+    or a case file it lists is absent, ``ValueError`` (naming the file) when one is not valid JSON
+    or not a case file."""
     directory = Path(directory)
-    index = json.loads((directory / "index.json").read_text())
+    index_path = directory / "index.json"
+    index = _read_case_file(index_path)
+    entries = index.get("cases")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                                for e in entries):
+        raise ValueError(f"{index_path} is not a cases index (expected 'cases': a list of {{'file': ...}})")
     out = []
-    for entry in index["cases"]:
-        raw = json.loads((directory / entry["file"]).read_text())
+    for entry in entries:
+        path = directory / entry["file"]
+        raw = _read_case_file(path)
         if raw.get("format") != FORMAT:
-            raise ValueError(f"{entry['file']}: format {raw.get('format')!r}, expected {FORMAT!r}")
-        raw["inputs"] = decode(raw["inputs"])
-        raw["expected"] = decode(raw["expected"], expected=True)
+            raise ValueError(f"{path}: format {raw.get('format')!r}, expected {FORMAT!r}")
+        try:
+            raw["inputs"] = decode(raw["inputs"])
+            raw["expected"] = decode(raw["expected"], expected=True)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path} is not a valid case: {type(e).__name__}: {e}") from None
         out.append(raw)
     return out
 
@@ -467,20 +492,28 @@ def compare(actual, expected, tol: dict, path: str = "") -> list[Result]:
 
 def load_adapter(adapter: str):
     """Import the adapter: a module name (``mypkg.refimpl_adapter``) or a path to a ``.py`` file
-    (its folder is on ``sys.path`` while it is imported, so it may import modules beside it)."""
+    (its folder is on ``sys.path`` while it is imported, so it may import modules beside it).
+    Raises ``FileNotFoundError`` when the file does not exist, ``ImportError`` (naming the adapter
+    and the original error) when it cannot be imported."""
     if adapter.endswith(".py") or "/" in adapter or "\\" in adapter:
         path = Path(adapter)
-        if not path.exists():
+        if not path.is_file():
             raise FileNotFoundError(f"adapter file {path} does not exist")
         spec = importlib.util.spec_from_file_location(f"refimpl_case_adapter_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(path.resolve().parent))   # so that it can import its sibling modules
         try:
             spec.loader.exec_module(module)
+        except Exception as e:  # noqa: BLE001  (whatever the adapter's import raised)
+            raise ImportError(f"cannot import the adapter {path}: {type(e).__name__}: {e}") from e
         finally:
             sys.path.remove(str(path.resolve().parent))
         return module
-    return importlib.import_module(adapter)
+    try:
+        return importlib.import_module(adapter)
+    except Exception as e:  # noqa: BLE001
+        raise ImportError(f"cannot import the adapter module {adapter!r}: {type(e).__name__}: {e} "
+                          "(give an importable module name or a path to a .py file)") from e
 
 
 def _tol_for(case, key):
@@ -514,7 +547,8 @@ def check_cases(directory: Path, adapter: str, *, out: TextIO = sys.stdout) -> i
     ``adapter``: a module name or a ``.py`` path (:func:`load_adapter`), or a module object. For each case, the
     adapter's function named like the case's kind is called with the case's inputs as keyword
     arguments; a kind the adapter lacks is reported ``SKIP``; an exception counts as a failure.
-    Returns the number of failed cases (0 = everything the adapter implements agrees).
+    Returns the number of failed cases (0 = everything the adapter implements agrees). Raises what
+    :func:`load_adapter` and :func:`load_cases` raise (before any case is run).
     """
     module = load_adapter(os.fspath(adapter)) if isinstance(adapter, (str, os.PathLike)) else adapter
     spec = kinds()
