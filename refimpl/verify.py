@@ -44,7 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .results import DEFAULT_TOLERANCE, SCHEMA, SchemaError, validate
+from .results import DEFAULT_TOLERANCE
+from .results_files import (default_reference, find_results, load_results, of_scale, pair_results, peek,
+                            summary_statuses)
 
 __all__ = ["Entry", "FileReport", "Report", "verify", "compare_results", "find_results",
            "default_reference", "EQUAL", "DIFFERS", "MISSING", "EXTRA", "NOT_COMPARABLE"]
@@ -486,97 +488,6 @@ def _compare_table(name, rt, ct, add, tol_for, absent_datasets, timings):
                   datasets=hit, absent_in=where))
 
 
-# ---- files and folders ----------------------------------------------------------------------
-
-def default_reference() -> Path:
-    """The committed reference: ``figures/`` beside the ``refimpl`` package (a source checkout)."""
-    return Path(__file__).resolve().parents[1] / "figures"
-
-
-def find_results(path: Path) -> dict[str, Path]:
-    """``{chapter: results.json}``: a file is itself (named by its folder, or by the folder above a
-    ``paper/`` folder); a folder holds one
-    ``results.json`` per chapter subfolder (searched recursively; the chapter is the subfolder's
-    path relative to ``path``)."""
-    path = Path(path)
-    if path.is_file():
-        folder = path.parent.parent if path.parent.name == "paper" else path.parent
-        return {folder.name or path.stem: path}
-    return {str(p.parent.relative_to(path)) if p.parent != path else path.name: p
-            for p in sorted(path.rglob("results.json"))}
-
-
-def _load(path: Path) -> tuple[dict | None, list[str]]:
-    try:
-        res = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        return None, [f"cannot read {path}: {e}"]
-    except json.JSONDecodeError as e:
-        return None, [f"{path} is not valid JSON: {e}"]
-    if not isinstance(res, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(res), "a number")
-        return None, [f"{path} is not a {SCHEMA} file: it holds {kind}, not a JSON object"]
-    if res.get("schema") != SCHEMA:
-        return None, [f"{path} is not a {SCHEMA} file (schema = {res.get('schema')!r})"]
-    try:
-        validate(res, str(path))
-    except SchemaError as e:
-        return None, [f"{path} does not follow the results schema: {x}" for x in e.errors]
-    return res, []
-
-
-def _summary_statuses(root: Path) -> dict[str, dict]:
-    """Chapter statuses from a run_all summary in ``root`` (by output folder), if there is one."""
-    out = {}
-    for p in sorted(Path(root).glob("run_all_*.json")) if Path(root).is_dir() else ():
-        try:
-            s = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        for info in (s.get("chapters") or {}).values():
-            if isinstance(info, dict) and info.get("output"):
-                out[info["output"]] = info
-    return out
-
-
-def _peek(path: Path) -> dict:
-    """The JSON object in ``path``, or ``{}`` when it cannot be read (:func:`_load` reports why)."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _of_scale(ref_files: dict[str, Path], ref_docs: dict[str, dict], scale: str):
-    """The references of one ``scale``, named like the candidate's chapters (``figures/<chapter>/paper/`` is
-    ``<chapter>``); one whose scale cannot be read is kept (its error is reported when it is compared)."""
-    files, docs = {}, {}
-    for name, path in ref_files.items():
-        if ref_docs[name].get("scale", scale) == scale:
-            key = name[: -len("/paper")] if scale == "paper" and name.endswith("/paper") else name
-            files[key], docs[key] = path, ref_docs[name]
-    return files, docs
-
-
-def _pair(ref_files: dict[str, Path], cand_files: dict[str, Path], cand_is_file: bool,
-          ref_docs: dict[str, dict]) -> list[tuple[str, Path | None, Path | None]]:
-    if cand_is_file:
-        (cname, cpath), = cand_files.items()
-        if cname in ref_files:
-            return [(cname, ref_files[cname], cpath)]
-        if len(ref_files) == 1:
-            (rname, rpath), = ref_files.items()
-            return [(rname, rpath, cpath)]
-        cand = _peek(cpath)
-        same = [n for n, r in ref_docs.items() if r.get("document") == cand.get("document")]
-        if len(same) > 1:
-            same = [n for n in same if ref_docs[n].get("experiment") == cand.get("experiment")] or same[:1]
-        return [(same[0], ref_files[same[0]], cpath)] if same else [(cname, None, cpath)]
-    names = list(ref_files) + [n for n in cand_files if n not in ref_files]
-    return [(n, ref_files.get(n), cand_files.get(n)) for n in names]
-
-
 def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: float | None = None,
            atol: float | None = None, notes: bool = False, versions: bool = False, timings: bool = False,
            strict: bool = False, chapters: Iterable[str] | None = None) -> Report:
@@ -595,22 +506,22 @@ def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: 
         raise FileNotFoundError(f"no results.json in {candidate}")
     if not ref_files:
         raise FileNotFoundError(f"no results.json in the reference {reference}")
-    ref_docs = {n: _peek(p) for n, p in ref_files.items()}
-    cand_scales = {n: _peek(p).get("scale") or "quick" for n, p in cand_files.items()}
+    ref_docs = {n: peek(p) for n, p in ref_files.items()}
+    cand_scales = {n: peek(p).get("scale") or "quick" for n, p in cand_files.items()}
     pairs = []
     for scale in sorted(set(cand_scales.values())):
-        refs, docs = _of_scale(ref_files, ref_docs, scale)
+        refs, docs = of_scale(ref_files, ref_docs, scale)
         cands = {n: p for n, p in cand_files.items() if cand_scales[n] == scale}
-        pairs += _pair(refs, cands, candidate.is_file(), docs)
+        pairs += pair_results(refs, cands, candidate.is_file(), docs)
     if chapters is not None:
         wanted = set(chapters)
         pairs = [p for p in pairs if p[0] in wanted]
-    statuses = _summary_statuses(candidate)
+    statuses = summary_statuses(candidate)
     files = []
     for name, rpath, cpath in pairs:
         fr = FileReport(chapter=name, reference=rpath, candidate=cpath)
         if rpath is None:
-            cand, errors = _load(cpath)
+            cand, errors = load_results(cpath)
             fr.errors = [f"candidate {e}" for e in errors]
             if cand is not None and candidate.is_file():
                 fr.errors.append(f"candidate {cpath}: no reference for document {cand['document']!r} (experiment "
@@ -627,8 +538,8 @@ def verify(candidate: str | Path, reference: str | Path | None = None, *, rtol: 
                 fr.entries.append(Entry(name, MISSING, "no results.json for this chapter in the candidate"
                                         + (f" (the run's status: {st['status']})" if st.get("status") else "")))
         else:
-            ref, e1 = _load(rpath)
-            cand, e2 = _load(cpath)
+            ref, e1 = load_results(rpath)
+            cand, e2 = load_results(cpath)
             fr.errors = [f"reference {e}" for e in e1] + [f"candidate {e}" for e in e2]
             if ref is not None and cand is not None:
                 sub = compare_results(ref, cand, rtol=rtol, atol=atol, notes=notes, versions=versions, timings=timings)

@@ -413,3 +413,26 @@ def test_taped_operations_on_unbounded_boxes_warn_of_nothing_and_give_no_nan(op,
     for a in (y.lo, y.hi, x.adjoint.lo, x.adjoint.hi):
         assert not np.isnan(a).any()
     assert np.all(y.lo <= y.hi) and np.all(x.adjoint.lo <= x.adjoint.hi)
+
+
+def test_intervals_hold_real_numbers_only():
+    """[+∞, +∞] and [−∞, −∞] hold no real number; ±∞ or complex point operands and NaN seeds
+    are not real data: each is refused instead of giving [NaN, NaN] or a silent zero adjoint."""
+    for lo, hi in ((np.inf, np.inf), (-np.inf, -np.inf), (np.inf, np.inf)):
+        with pytest.raises(ValueError, match="holds no real number|encloses none"):
+            Interval(lo, hi)
+    with pytest.raises(TypeError, match="real"):
+        Interval(np.array([1 + 1j]), np.array([2 + 0j]))
+    x = Interval(1.0, 2.0)
+    for bad in (np.inf, -np.inf, np.nan):                  # (x + ∞) − ∞ was [NaN, NaN]
+        with pytest.raises(ValueError, match="point operand"):
+            x + bad
+        with pytest.raises(ValueError, match="point operand"):
+            Interval(0.0, 0.0) * bad
+    with pytest.raises(TypeError, match="complex"):
+        x * (1 + 2j)
+    y = x * 3.0
+    with pytest.raises(ValueError, match="seed contains NaN"):
+        y.backward(np.nan)
+    y.backward(2.0)
+    assert float(x.adjoint.lo) <= 6.0 <= float(x.adjoint.hi)

@@ -187,3 +187,13 @@ def test_bad_models_and_inputs_raise():
             sg.remove_nodes(model, params, {1: [2]}, m)
     with pytest.raises(ValueError, match=r"scores\[1\] has shape \(2,\), but layer 1 has 5 nodes"):
         sg.prune(model, params, [np.ones(6), np.ones(2), np.ones(4)], mids, layers=1, fraction=1.0)
+
+
+def test_complex_data_or_weights_are_refused():
+    model, params = small_net(0)
+    with pytest.raises(TypeError, match="complex"):                     # the imaginary part was dropped
+        sg.input_box(np.zeros((3, 6)) + 1j)
+    bad = [dict(p) for p in params]
+    bad[1]["W"] = bad[1]["W"] + 0j
+    with pytest.raises(TypeError, match="complex"):
+        sg.analyse(model, bad, Interval(np.zeros(6), np.ones(6)))

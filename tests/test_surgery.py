@@ -356,6 +356,12 @@ def test_removable_count_eq13():
     assert surgery.removable_count(W, eps1=0.03, eps2=0.0) == 3   # σ < 0.3 = 0.03·σ_1
     assert surgery.removable_count(W, eps1=0.0, eps2=0.05) == 2   # absolute only
     assert surgery.removable_count(W, eps1=0.0, eps2=0.0) == 0
+    W[2, 3] = np.nan                                          # was: LinAlgError "SVD did not converge"
+    for f in (surgery.removable_count, lambda A: surgery.low_rank(A, 2)):
+        with pytest.raises(ValueError, match="NaN"):
+            f(W)
+    with pytest.raises(ValueError, match="non-empty"):       # was: IndexError
+        surgery.removable_count(np.ones((0, 3)))
 
 
 def test_recommend_scores_follow_section_3_2():

@@ -341,9 +341,11 @@ class Interval:
     outward : round every computed bound one ulp outward (default ``True``; see the module
         docstring). Results of an operation round outward if any interval operand does.
 
-    Raises ``ValueError`` if a bound is NaN, if ``lo > hi`` anywhere (naming the first such
-    index), or if ``lo`` and ``hi`` cannot be broadcast together; ``TypeError`` for any other
-    ``dtype`` (integers, long double).
+    Raises ``ValueError`` if a bound is NaN, a lower bound +∞ or an upper bound −∞ (such an
+    interval holds no real number), if ``lo > hi`` anywhere (naming the first such index), or if
+    ``lo`` and ``hi`` cannot be broadcast together; ``TypeError`` for complex bounds or any other
+    ``dtype`` (integers, long double). Point operands of the arithmetic must be real and finite
+    (``ValueError`` / ``TypeError``), and so must :meth:`backward`'s seed.
 
     Attributes: ``lo``, ``hi`` (ndarrays), ``outward``, ``adjoint`` (an :class:`Interval`
     after :meth:`backward`, else ``None``).
@@ -356,6 +358,8 @@ class Interval:
         dtype = np.dtype(dtype)
         if dtype not in (np.float16, np.float32, np.float64):
             raise TypeError(f"Interval dtype must be a floating type: float16, float32 or float64, got {dtype}")
+        if np.iscomplexobj(lo) or np.iscomplexobj(hi):
+            raise TypeError("interval bounds must be real (a complex bound's imaginary part would be dropped)")
         lo = np.asarray(lo, dtype=dtype)
         hi = lo if hi is None else np.asarray(hi, dtype=dtype)
         try:
@@ -365,6 +369,9 @@ class Interval:
                              f"{hi.shape} do not broadcast to one shape") from None
         if np.isnan(lo).any() or np.isnan(hi).any():
             raise ValueError(f"interval bounds must not be NaN ({int(np.isnan(lo).sum() + np.isnan(hi).sum())} NaN bounds)")
+        if (lo == np.inf).any() or (hi == -np.inf).any():
+            raise ValueError("an interval is a set of real numbers: a lower bound of +inf or an upper "
+                             "bound of -inf encloses none")
         bad = lo > hi
         if bad.any():
             i = tuple(int(k) for k in np.argwhere(bad)[0])
@@ -440,9 +447,12 @@ class Interval:
         if isinstance(x, Interval):
             return x
         if isinstance(x, (numbers.Number, np.ndarray, np.generic, list, tuple)):
+            if np.iscomplexobj(x):
+                raise TypeError("point operand is complex; real operands only")
             a = np.asarray(x, dtype=dtype)
-            if np.isnan(a).any():
-                raise ValueError("point operand contains NaN")
+            if not np.isfinite(a).all():
+                raise ValueError("point operand contains NaN or ±inf (not a real number: use an "
+                                 "Interval with an infinite bound for an unbounded operand)")
             return a
         return NotImplemented
 
@@ -667,7 +677,11 @@ class Interval:
         elif isinstance(seed, Interval):
             sl, sh = seed.lo, seed.hi
         else:
+            if np.iscomplexobj(seed):
+                raise TypeError("the seed is complex; real seeds only")
             sl = sh = np.asarray(seed, self.dtype)
+            if not np.isfinite(sl).all():
+                raise ValueError("the seed contains NaN or ±inf (a NaN seed gave an adjoint of 0)")
         if sl.shape != self.shape:
             raise ValueError(f"seed of shape {sl.shape} does not match the output shape {self.shape}")
         # the tape: every node reachable from here, processed youngest first

@@ -60,8 +60,11 @@ def input_box(x, *, outward: bool = True) -> Interval:
     """The input box of Sec. 3.2: per input feature, [min, max] over the training patterns.
 
     ``x`` is ``(N, *input_shape)`` (any float dtype); returns a float64 :class:`Interval` of
-    shape ``input_shape``. Raises ``ValueError`` for an empty or NaN-containing ``x``.
+    shape ``input_shape``. Raises ``ValueError`` for an empty or NaN-containing ``x``,
+    ``TypeError`` for a complex one.
     """
+    if np.iscomplexobj(x):
+        raise TypeError("x is complex; the input box needs real data")
     x = np.asarray(x, dtype=np.float64)
     if x.ndim < 2 or x.shape[0] == 0:
         raise ValueError(f"x must be (N, *input_shape) with N >= 1, got shape {x.shape}")

@@ -60,10 +60,13 @@ class DenseLayer:
 def layers(weights, biases, activations, dtype=np.float64) -> list[DenseLayer]:
     """Prepare the layers: weights ``(n_l, n_{l+1})``, biases ``(n_{l+1},)`` or ``None``, names of
     :data:`ACTIVATIONS`, all converted to ``dtype`` (float16/32/64) once — |W| is one pass over W.
-    Raises ``ValueError`` for an unknown activation or misaligned shapes."""
+    Raises ``ValueError`` for an unknown activation or misaligned shapes, ``TypeError`` for complex
+    weights or biases."""
     out = []
     n = None
     for W, b, act in zip(weights, biases, activations):
+        if np.iscomplexobj(W) or np.iscomplexobj(b):
+            raise TypeError("the weights and biases must be real, got complex ones")
         W = np.asarray(W, dtype=dtype)
         if W.ndim != 2 or (n is not None and W.shape[0] != n):
             raise ValueError(f"weights of shape {W.shape} do not follow a layer of {n} units")

@@ -335,11 +335,14 @@ def low_rank(A, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     ``A (m, n)`` float; returns ``(L, R, sigma)`` with ``L = U_r Σ_r (m, r)``, ``R = V_rᵀ (r, n)``
     (so ``A_r = L @ R`` and ``‖A − A_r‖²_F = Σ_{i>r} σ_i²``) and all singular values ``sigma``
-    (descending). Computed in float64. Raises ``ValueError`` unless 1 ≤ r ≤ min(m, n).
+    (descending). Computed in float64. Raises ``ValueError`` unless 1 ≤ r ≤ min(m, n), or if
+    ``A`` holds NaN or ±inf.
     """
     A = np.asarray(A, dtype=np.float64)
     if A.ndim != 2:
         raise ValueError(f"low_rank: expected a matrix, got shape {A.shape}")
+    if not np.isfinite(A).all():
+        raise ValueError("low_rank: the weights contain NaN or ±inf (no singular value decomposition)")
     if not isinstance(r, (int, np.integer)) or not 1 <= r <= min(A.shape):
         raise ValueError(f"low_rank: rank must be an int in [1, {min(A.shape)}], got {r!r}")
     U, s, Vh = np.linalg.svd(A, full_matrices=False)

@@ -29,11 +29,13 @@ def removable_count(W, eps1: float = 0.005, eps2: float = 0.3) -> int:
 
     ``W`` is any 2-D weight matrix; its min(m, n) singular values are counted. Defaults are the
     paper's (Appendix: ε1 = 0.005 relative, ε2 = 0.3 absolute). Raises ``ValueError`` for
-    non-matrix input or negative thresholds.
+    non-matrix, empty or non-finite input or negative thresholds.
     """
     W = np.asarray(W, dtype=np.float64)
-    if W.ndim != 2:
-        raise ValueError(f"removable_count: expected a matrix, got shape {W.shape}")
+    if W.ndim != 2 or W.size == 0:
+        raise ValueError(f"removable_count: expected a non-empty matrix, got shape {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError("removable_count: the weights contain NaN or ±inf (no singular values)")
     if eps1 < 0 or eps2 < 0:
         raise ValueError(f"removable_count: thresholds must be >= 0, got eps1={eps1}, eps2={eps2}")
     s = np.linalg.svd(W, compute_uv=False)
