@@ -39,8 +39,8 @@ def _zeros_like(params):
 
 def _check_positive(**values):
     for name, v in values.items():
-        if not v > 0:
-            raise ValueError(f"{name} must be > 0, got {v}")
+        if not 0 < v < float("inf"):
+            raise ValueError(f"{name} must be > 0 and finite, got {v}")
 
 
 def _check_beta(**values):

@@ -540,3 +540,10 @@ def test_health_data_takes_a_seed_and_refuses_a_nan_noise():
     for noise in (np.nan, -0.1, np.inf):                          # NaN made every target NaN
         with pytest.raises(ValueError, match="noise"):
             health_data(3, 5, noise=noise)
+
+
+def test_g_true_needs_four_inputs():
+    from refimpl.data.synthetic import g_true
+    assert g_true(np.zeros(4)) == 1 - 1                                      # 1 − 0 − 0 − 0 − e⁰
+    with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):               # was: the first 4 of 5 columns
+        g_true(np.zeros((3, 5)))

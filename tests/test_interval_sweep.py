@@ -210,10 +210,16 @@ def test_degenerate_box_gives_the_float_gradient():
 def test_nan_weights_raise_and_bad_seeds_are_refused():
     rng = np.random.default_rng(6)
     Ws, bs, acts, _ = _network(rng, [3, 4, 2], ["relu", "linear"], np.float64)
+    for bad in (np.nan, np.inf):                  # inf weights gave infinite significances
+        Ws[1][0, 0] = bad
+        with pytest.raises(ValueError, match="layer 1: the weights or biases contain NaN or ±inf"):
+            sweep.layers(Ws, bs, acts)
+    hand = sweep.layers(Ws[:1], bs[:1], acts[:1]) + [sweep.DenseLayer(Ws[1], np.abs(Ws[1]), None, None, "linear")]
     Ws[1][0, 0] = np.nan
-    net = sweep.layers(Ws, bs, acts)
-    with pytest.raises(ValueError, match="NaN"):
-        sweep.forward(net, st.stack(np.zeros(3), np.ones(3)))
+    with pytest.raises(ValueError, match="NaN"):       # affine's own check, for layers built by hand
+        sweep.forward(hand, st.stack(np.zeros(3), np.ones(3)))
+    with pytest.raises(ValueError, match=r"NaN or ±inf \(in float16\)"):      # 1e5 overflows float16
+        sweep.layers([Ws[0] * 1e5], [bs[0]], acts[:1], np.float16)
     Ws[1][0, 0] = 1.0
     f = sweep.forward(sweep.layers(Ws, bs, acts), st.stack(np.zeros(3), np.ones(3)))
     with pytest.raises(ValueError, match="seeds"):

@@ -54,6 +54,9 @@ def test_pure_updates_do_not_mutate_inputs():
 def test_invalid_hyperparameters():
     with pytest.raises(ValueError, match="lr must be > 0"):
         Adam(lr=0)
+    for lr in (float("inf"), float("nan")):                   # SGD(lr=inf) was accepted
+        with pytest.raises(ValueError, match="lr must be > 0 and finite"):
+            SGD(lr=lr)
     with pytest.raises(ValueError, match=r"beta1 must lie in \[0, 1\)"):
         Adam(beta1=1.0)
     with pytest.raises(ValueError, match="weight_decay"):

@@ -197,3 +197,9 @@ def test_complex_data_or_weights_are_refused():
     bad[1]["W"] = bad[1]["W"] + 0j
     with pytest.raises(TypeError, match="complex"):
         sg.analyse(model, bad, Interval(np.zeros(6), np.ones(6)))
+
+
+def test_n_removed_refuses_a_negative_count():
+    assert sg.n_removed(5, 0.5) == 2 and sg.n_removed(0, 1.0) == 0
+    with pytest.raises(ValueError, match="n must be"):                   # was: -2
+        sg.n_removed(-5, 0.5)

@@ -19,7 +19,13 @@ def g_true(x: np.ndarray) -> np.ndarray:
 
     Returns:
         ``(...)`` array of the same dtype.
+
+    Raises:
+        ValueError: the last axis is not of length 4.
     """
+    x = np.asarray(x)
+    if x.ndim < 1 or x.shape[-1] != 4:
+        raise ValueError(f"g_true takes x of shape (..., 4), got {x.shape}")
     return 1 - np.abs(x[..., 0]) - x[..., 1] ** 2 - x[..., 2] - np.exp(x[..., 3])
 
 

@@ -324,7 +324,9 @@ def remove_nodes(model: Sequential, params, remove: dict[int, np.ndarray],
 
 
 def n_removed(n: int, fraction: float) -> int:
-    """round(fraction · n) nodes, for fraction in [0, 1]."""
+    """round(fraction · n) nodes, for fraction in [0, 1] and n ≥ 0 (``ValueError`` otherwise)."""
+    if not (isinstance(n, (int, np.integer)) and n >= 0):
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
     return int(round(fraction * n))

@@ -60,8 +60,8 @@ class DenseLayer:
 def layers(weights, biases, activations, dtype=np.float64) -> list[DenseLayer]:
     """Prepare the layers: weights ``(n_l, n_{l+1})``, biases ``(n_{l+1},)`` or ``None``, names of
     :data:`ACTIVATIONS`, all converted to ``dtype`` (float16/32/64) once — |W| is one pass over W.
-    Raises ``ValueError`` for an unknown activation or misaligned shapes, ``TypeError`` for complex
-    weights or biases."""
+    Raises ``ValueError`` for an unknown activation, misaligned shapes or weights or biases that
+    are NaN or ±inf in ``dtype`` (one reduction over |W|), ``TypeError`` for complex ones."""
     out = []
     n = None
     for W, b, act in zip(weights, biases, activations):
@@ -79,7 +79,11 @@ def layers(weights, biases, activations, dtype=np.float64) -> list[DenseLayer]:
             if b.shape != (n,):
                 raise ValueError(f"bias of shape {b.shape} for a layer of {n} units")
             gb = _gamma(W.shape[0] + 3, dtype) * np.abs(b)
-        out.append(DenseLayer(W, np.abs(W), b, gb, act))
+        absW = np.abs(W)
+        if (absW.size and not np.isfinite(absW.max())) or (b is not None and not np.isfinite(b).all()):
+            raise ValueError(f"layer {len(out)}: the weights or biases contain NaN or ±inf "
+                             f"(in {np.dtype(dtype).name})")
+        out.append(DenseLayer(W, absW, b, gb, act))
     return out
 
 
