@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("cases", help="export golden cases, or check another implementation against them",
                        description="Golden cases: small inputs with the reference's outputs for single functions "
-                                   "(see refimpl/cases/README.md for the adapter interface).")
+                                   "(see cases/README.md in the source tree for the adapter interface).")
     csub = c.add_subparsers(dest="cases_cmd", metavar="SUBCOMMAND", required=True)
     ce = csub.add_parser("export", help="write the golden cases to DIR")
     ce.add_argument("dir", metavar="DIR")
