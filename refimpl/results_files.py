@@ -35,6 +35,9 @@ def find_results(path: Path) -> dict[str, Path]:
 
 
 def load_results(path: Path) -> tuple[dict | None, list[str]]:
+    """``(results, [])`` for a readable, schema-valid ``results.json``, else ``(None, messages)``
+    naming the file and the problem (unreadable, not JSON, not a JSON object, another schema,
+    schema violations); never raises for a bad file."""
     try:
         res = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError) as e:
@@ -88,7 +91,10 @@ def of_scale(ref_files: dict[str, Path], ref_docs: dict[str, dict], scale: str):
 
 
 def pair_results(ref_files: dict[str, Path], cand_files: dict[str, Path], cand_is_file: bool,
-          ref_docs: dict[str, dict]) -> list[tuple[str, Path | None, Path | None]]:
+                 ref_docs: dict[str, dict]) -> list[tuple[str, Path | None, Path | None]]:
+    """``(chapter, reference or None, candidate or None)`` for every chapter of either side. A
+    single candidate file is paired by chapter name, else with the only reference, else by its
+    ``document`` (and ``experiment``) among ``ref_docs``; ``None`` marks a side without the chapter."""
     if cand_is_file:
         (cname, cpath), = cand_files.items()
         if cname in ref_files:
