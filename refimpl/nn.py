@@ -474,10 +474,16 @@ def check_labels(labels, n_classes: int) -> None:
 def check_finite(a, what: str) -> None:
     """Raise ``TypeError`` if ``a`` (NumPy or CuPy) is complex — its imaginary part would be
     dropped — and ``ValueError`` if it holds NaN or ±∞, naming it as ``what``. One pass over
-    ``a``; on the GPU one synchronisation: call it where data enter, not per batch."""
+    ``a`` (two if its sum overflows); on the GPU one synchronisation (two): call it where data
+    enter, not per batch."""
     if np.iscomplexobj(a):
         raise TypeError(f"{what} is complex ({a.dtype}); real inputs only")
-    if not bool(raw_module(a).isfinite(a).all()):
+    xp = raw_module(a)
+    # a finite sum means every entry is finite (NaN and ±∞ propagate); only an overflowing sum
+    # needs the entry-wise check (which allocates a mask as large as ``a``)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = a.sum()
+    if not bool(xp.isfinite(total)) and not bool(xp.isfinite(a).all()):
         raise ValueError(f"{what} contains NaN or infinite values")
 
 
