@@ -148,12 +148,21 @@ def test_fused_sweeps_enclose_sampled_values_and_gradients(dtype, act, seed, wid
     for W, b, a in list(zip(Ws, bs, acts))[:-1]:
         vals.append(nn.get_activation(a)(vals[-1] @ W + b))
     y = tail(0)(x)
-    assert np.all(f.output[0] <= y) and np.all(y <= f.output[1])
+    assert _inside(f.output, y)
     for l, v in enumerate(vals):
-        assert np.all(f.values[l][0] <= v) and np.all(v <= f.values[l][1]), f"value of layer {l}"
+        assert _inside(f.values[l], v), f"value of layer {l}"
         for k in range(3):
             g = autograd.grad(lambda u: anp.sum(tail(l)(u)[:, k]))(v)
-            assert np.all(adj[l][0, k] <= g) and np.all(g <= adj[l][1, k]), f"adjoint of layer {l}, output {k}"
+            assert _inside(adj[l][:, k], g), f"adjoint of layer {l}, output {k}"
+
+
+def _inside(B, v):
+    """v within the stacked enclosure B, up to the float64 sample's own rounding error: the
+    samples are computed in floating point, and for a degenerate box the enclosure can be tighter
+    than that error (log_softmax of z near its maximum cancels: a float sample 8,649 ulps above the
+    exact value's upper bound was seen, the exact value inside; seed 1298, width 0)."""
+    slack = 1e-13 * (1 + np.abs(v))
+    return bool(np.all(B[0] - slack <= v) and np.all(v <= B[1] + slack))
 
 
 @pytest.mark.parametrize("act", sorted(ia.ACTIVATIONS))
