@@ -160,7 +160,8 @@ def _inside(B, v):
     """v within the stacked enclosure B, up to the float64 sample's own rounding error: the
     samples are computed in floating point, and for a degenerate box the enclosure can be tighter
     than that error (log_softmax of z near its maximum cancels: a float sample 8,649 ulps above the
-    exact value's upper bound was seen, the exact value inside; seed 1298, width 0)."""
+    exact value's upper bound was seen, the exact value inside; seed 1298, width 0). The same
+    slack as ``assert_encloses`` of tests/test_interval.py."""
     slack = 1e-13 * (1 + np.abs(v))
     return bool(np.all(B[0] - slack <= v) and np.all(v <= B[1] + slack))
 
