@@ -165,7 +165,7 @@ def run_atari(sc, args, out, notes):
     from refimpl.thesis import atari_env, atari_ga, atari_net
     game = atari_env.check_game(args.game)
     net = args.net or sc["net"]
-    settings = atari_env.EnvSettings(num_envs=args.num_envs if args.num_envs is not None else sc["num_envs"], num_threads=2,
+    settings = atari_env.EnvSettings(num_envs=args.num_envs or sc["num_envs"], num_threads=2,   # --num-envs >= 1
                               repeat_action_probability=args.sticky)
     probe = atari_env.make_vector_env(game, atari_env.EnvSettings(num_envs=1))
     n_actions = int(probe.single_action_space.n)

@@ -178,7 +178,7 @@ def test_classifier_output_index():
     (dict(bounds=([0, 0], [1, 1, 1])), "bounds"),
     (dict(bounds=(1.0, 0.0)), "lo > hi"),
     (dict(bounds=(np.nan, 1.0)), "bounds contain NaN"),
-    (dict(params="nan"), "params contain NaN"),
+    (dict(params="nan"), "parameter array contains NaN"),
 ])
 @pytest.mark.parametrize("solver", ["extremize", "extremize_lbfgs"])
 def test_bad_input_gives_clear_errors(bad, match, solver):

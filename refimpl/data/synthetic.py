@@ -31,12 +31,11 @@ def g_true(x: np.ndarray) -> np.ndarray:
 
 def health_data(rng: np.random.Generator | int, n: int = 1000,
                 noise: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Sec. 3.1's data: ``n`` inputs uniform on [−1, 1]⁴ and ``y = g_true(x) + N(0, noise²)``.
+    """Sec. 3.1's data: ``n`` inputs uniform on [−1, 1]⁴ and ``y = g_true(x) + N(0, noise²)``;
+    ``rng`` is a Generator or a seed.
 
     Returns:
         ``(x, y)``: ``float32`` arrays of shapes ``(n, 4)`` and ``(n, 1)``.
-
-    ``rng``: a Generator or a seed.
 
     Raises:
         ValueError: ``n < 1``, or ``noise`` negative or not finite.

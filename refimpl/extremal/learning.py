@@ -39,6 +39,7 @@ import numpy as np
 from autograd import grad, value_and_grad
 from scipy.optimize import minimize
 
+from .. import nn
 from ..backend import array_module, is_cupy, tree_leaves
 from ..model import Sequential
 from ..optim import Adam
@@ -229,10 +230,9 @@ def _prepare(model, params, x_init, objective, kappa, output_index, bounds):
                         "module themselves also run on CuPy")
     if np.iscomplexobj(x_init):
         raise TypeError("x_init is complex; real inputs only (the imaginary part would be dropped)")
-    leaves = [np.asarray(p) for p in tree_leaves(params)]
-    if any(np.iscomplexobj(p) or (p.dtype.kind == "f" and not np.isfinite(p).all()) for p in leaves):
-        raise ValueError("params contain NaN, infinite or complex values: the frozen network has no "
-                         "extremum to find")
+    for p in map(np.asarray, tree_leaves(params)):   # the frozen network: a real, finite function
+        if p.dtype.kind in "fc":                        # (a callable model's params may hold other leaves)
+            nn.check_finite(p, "a parameter array")
     x0 = np.asarray(x_init, dtype=np.float64)
     if isinstance(model, Sequential):
         shape = model.input_shape
@@ -297,7 +297,7 @@ def extremize(model, params, x_init, *, objective: str | Callable = "max", kappa
     a batch axis of length 1. Runs on the host (autograd). Raises ``ValueError`` for a wrongly
     shaped or non-finite ``x_init``, NaN or infinite ``params``, κ ≤ 0, a missing
     ``output_index``, non-positive ``steps`` or malformed ``bounds`` (NaN included);
-    ``TypeError`` for CuPy parameters or starts, or a complex ``x_init``.
+    ``TypeError`` for CuPy parameters or starts, or a complex ``x_init`` or parameters.
     """
     x0, loss_hat, lo, hi = _prepare(model, params, x_init, objective, kappa, output_index, bounds)
     if not (isinstance(steps, (int, np.integer)) and steps >= 1):

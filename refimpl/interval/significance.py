@@ -342,7 +342,8 @@ def prune(model: Sequential, params, scores: list[np.ndarray], midpoints: list[n
     ``layers``: ``"input"``, ``"hidden"`` (every hidden layer, the same fraction of each —
     the paper ranks layer-wise), an int (0 = input, h = hidden h) or a list of ints.
     """
-    n_layers = len(_dense_indices(model))
+    dense = _dense_indices(model)
+    n_layers = len(dense)
     if layers == "input":
         chosen = [0]
     elif layers == "hidden":
@@ -360,7 +361,7 @@ def prune(model: Sequential, params, scores: list[np.ndarray], midpoints: list[n
         if not 0 <= l < n_layers:
             raise ValueError(f"layer {l} cannot be pruned: use 0 (input) .. {n_layers - 1} (last hidden)")
         s = np.asarray(scores[l])
-        n = model.shapes[_dense_indices(model)[l]][0]
+        n = model.shapes[dense[l]][0]
         if s.shape != (n,):
             raise ValueError(f"scores[{l}] has shape {s.shape}, but layer {l} has {n} nodes")
         remove[l] = ranking(s)[:n_removed(s.size, fraction)]

@@ -53,8 +53,8 @@ from .nas_golden import golden_cases  # re-exported: the golden cases of Eqs. 7.
 from .nas_space import (NOVELTY, REINIT, Block, SearchSpace, as_genotype, inherit_weights, novel_child)
 
 __all__ = ["NASConfig", "ARMS", "Solution", "NASState", "Evaluator", "FitEvaluator", "check_evaluator",
-           "init_run", "step", "run", "evonas", "save_run", "load_run", "final_training", "best_curve", "FINAL_SCHEDULE",
-           "golden_cases"]
+           "init_run", "step", "run", "evonas", "save_run", "load_run", "final_training", "best_curve",
+           "FINAL_SCHEDULE", "golden_cases"]
 
 #: the three arms of Sec. 7.4.1: (weight inheritance, e)
 ARMS = {"inheritance": (True, 4), "baseline I": (False, 4), "baseline II": (False, 16)}
